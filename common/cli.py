@@ -49,3 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     if not isinstance(app, typer.Typer):
         raise TypeError(f"entry point {entry.value!r} is not a Typer app")
     app(args=rest, prog_name=f"kokoa {name}")
+
+
+if __name__ == "__main__":
+    main()
