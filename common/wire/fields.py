@@ -1,0 +1,182 @@
+"""Head fields: `name length | name | value length | value`, repeated (docs/protocol.md §5.1).
+
+The grammar lives here once and serves both directions: every check raises `ValueError`,
+which encoders let through (our mistake) and decoders turn into `ProtocolError` (theirs).
+That way an encoder accepts exactly the heads a decoder accepts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+
+from common.wire.errors import HeadTooLargeError
+from common.wire.varint import decode_varint, encode_varint
+
+Headers = tuple[tuple[bytes, bytes], ...]
+
+MAX_HEADERS = 256
+"""Most regular header fields in one head (pseudo-fields, unique by rule, are not counted)."""
+
+HOP_BY_HOP: frozenset[bytes] = frozenset(
+    (b"connection", b"keep-alive", b"proxy-connection", b"te", b"transfer-encoding", b"trailer")
+)
+"""Header names that never cross the tunnel: each hop frames and manages its own connection."""
+
+_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")  # RFC 9110 tchar, lowercase letters only
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token (a method)
+_BAD_VALUE = re.compile(rb"[\r\n\x00]")
+_SPACE_OR_CTL = re.compile(rb"[\x00-\x20\x7f]")
+_STATUS = re.compile(rb"[1-5][0-9][0-9]")
+_PORT = re.compile(rb"[0-9]{1,5}")
+_LENGTH = re.compile(rb"[0-9]{1,19}")
+
+
+def encode_fields(fields: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """Serialize `(name, value)` pairs; the caller has validated them."""
+    parts: list[bytes] = []
+    for name, value in fields:
+        parts += (encode_varint(len(name)), name, encode_varint(len(value)), value)
+    return b"".join(parts)
+
+
+def split_fields(payload: bytes, max_headers: int) -> tuple[dict[bytes, bytes], Headers]:
+    """Split a head payload into its pseudo-fields and its regular headers.
+
+    Checks the framing of each field, that names are valid, that pseudo-fields come first and
+    do not repeat, values, and the hop-by-hop ban; not which pseudo-fields are allowed.
+
+    Raises:
+        HeadTooLargeError: more than `max_headers` regular headers.
+        ValueError: anything else malformed.
+    """
+    pseudo: dict[bytes, bytes] = {}
+    headers: list[tuple[bytes, bytes]] = []
+    pos, end = 0, len(payload)
+    while pos < end:
+        name, pos = _read_string(payload, pos)
+        value, pos = _read_string(payload, pos)
+        if name[:1] == b":":
+            if headers:
+                raise ValueError(f"pseudo-field {name!r} after a header")
+            if name in pseudo:
+                raise ValueError(f"repeated pseudo-field {name!r}")
+            check_pseudo_name(name)
+            check_value(name, value)
+            pseudo[name] = value
+        else:
+            if len(headers) == max_headers:
+                raise HeadTooLargeError(f"more than {max_headers} header fields")
+            check_header(name, value)
+            headers.append((name, value))
+    return pseudo, tuple(headers)
+
+
+def _read_string(payload: bytes, pos: int) -> tuple[bytes, int]:
+    decoded = decode_varint(payload, pos)
+    if decoded is None:
+        raise ValueError("truncated field length")
+    length, pos = decoded
+    end = pos + length
+    if end > len(payload):
+        raise ValueError("field runs past the end of the head")
+    return payload[pos:end], end
+
+
+def check_pseudo_name(name: bytes) -> None:
+    if not _NAME.fullmatch(name, 1):
+        raise ValueError(f"invalid pseudo-field name {name!r}")
+
+
+def check_header(name: bytes, value: bytes) -> None:
+    """Raise ValueError unless `name: value` may cross the tunnel as a regular header."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"invalid header name {name!r} (lowercase token expected)")
+    if name in HOP_BY_HOP:
+        raise ValueError(f"hop-by-hop header {name.decode()!r}")
+    check_value(name, value)
+
+
+def check_headers(headers: Headers, max_headers: int) -> None:
+    if len(headers) > max_headers:
+        raise HeadTooLargeError(f"{len(headers)} header fields, more than {max_headers}")
+    for name, value in headers:
+        check_header(name, value)
+
+
+def check_value(name: bytes, value: bytes) -> None:
+    if _BAD_VALUE.search(value):
+        raise ValueError(f"CR, LF or NUL in the value of {name!r}")
+
+
+def content_length(headers: Headers) -> int | None:
+    """The body length the `content-length` headers declare, or None without one.
+
+    Raises:
+        ValueError: a value that is not 1–19 digits, or repeated headers that disagree.
+    """
+    found: bytes | None = None
+    for name, value in headers:
+        if name == b"content-length":
+            if not _LENGTH.fullmatch(value):
+                raise ValueError(f"invalid content-length {value!r}")
+            if found is not None and int(found) != int(value):
+                raise ValueError("conflicting content-length headers")
+            found = value
+    return None if found is None else int(found)
+
+
+def text(name: bytes, value: bytes, *, empty: bool = False, spaces: bool = False) -> str:
+    """A pseudo-field value as UTF-8 text: non-empty and without spaces or controls by default."""
+    if not value and not empty:
+        raise ValueError(f"empty {name.decode()}")
+    if not spaces and _SPACE_OR_CTL.search(value):
+        raise ValueError(f"space or control character in {name.decode()}")
+    return value.decode("utf-8")
+
+
+def method(value: bytes) -> str:
+    if not _TOKEN.fullmatch(value):
+        raise ValueError(f"invalid method {value!r}")
+    return value.decode("ascii")
+
+
+def target(value: bytes) -> str:
+    result = text(b":target", value)
+    if result[0] != "/" and result != "*":
+        raise ValueError(f"target {result!r} is not origin-form or '*'")
+    return result
+
+
+def client(value: bytes) -> str:
+    result = text(b":client", value)
+    if not result.isascii():
+        raise ValueError(f"client address {result!r} is not ASCII")
+    ipaddress.ip_address(result)  # raises ValueError
+    return result
+
+
+def port(value: bytes) -> int:
+    if not _PORT.fullmatch(value) or int(value) > 0xFFFF:
+        raise ValueError(f"invalid client port {value!r}")
+    return int(value)
+
+
+def status(value: bytes) -> int:
+    if not _STATUS.fullmatch(value):
+        raise ValueError(f"invalid status {value!r}")
+    return int(value)
+
+
+def flag(name: bytes, value: bytes) -> bool:
+    if value != b"1":
+        raise ValueError(f"{name.decode()} must be '1', got {value!r}")
+    return True
+
+
+def one_of(name: bytes, value: bytes, allowed: tuple[str, ...]) -> str:
+    result = value.decode("utf-8")
+    if result not in allowed:
+        raise ValueError(f"{name.decode()} must be one of {allowed}, got {result!r}")
+    return result

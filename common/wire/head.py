@@ -1,0 +1,287 @@
+"""REQUEST and RESPONSE heads: the first frame of each direction of a tunnel stream.
+
+A tunnel stream carries, in each direction, the preface, one head frame, then raw body bytes
+until FIN (docs/protocol.md §5). `encode_request`/`encode_response` produce the preface and
+the head frame; a `HeadReader` per receiving direction turns bytes back into the head and
+hands over whatever body bytes arrived with it.
+
+Decoders and encoders share one grammar (`fields.py`): building a head from pseudo-fields is
+the same function on both sides, so an encoder raises `ValueError` for exactly the heads a
+decoder would refuse, and `decode(encode(head)) == head` whenever encoding succeeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from common.wire import fields as f
+from common.wire.errors import ErrorCode, HeadTooLargeError, ProtocolError
+from common.wire.fields import MAX_HEADERS, Headers
+from common.wire.frames import PREFACE, FrameParser, FrameType, encode_frame
+
+MAX_HEAD_SIZE = 65536
+"""Default limit on a head frame's payload, in bytes."""
+
+_REQUEST_PSEUDO = frozenset(
+    {
+        *(b":service", b":kind", b":method", b":target", b":scheme", b":authority"),
+        *(b":client", b":client-port", b":request-id", b":chunked"),
+    }
+)
+_HTTP_ONLY = (b":method", b":target", b":scheme", b":authority", b":chunked")
+_RESPONSE_PSEUDO = frozenset((b":status", b":chunked"))
+_H = TypeVar("_H", "RequestHead", "ResponseHead")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    """What the ingress tells the agent about one request (or TCP connection)."""
+
+    service: str
+    request_id: str
+    client: str
+    kind: str = "http"  # "http" | "tcp"
+    method: str = ""
+    target: str = ""
+    scheme: str = "http"
+    authority: str = ""
+    client_port: int = 0
+    chunked: bool = False  # body length unknown, ends at FIN
+    headers: Headers = ()
+
+    def content_length(self) -> int | None:
+        """The declared body length, or None (chunked, TCP, or no body). Valid heads only."""
+        return f.content_length(self.headers)
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHead:
+    """What the agent tells the ingress about the origin's response."""
+
+    status: int
+    headers: Headers = ()
+    chunked: bool = False
+
+    def content_length(self) -> int | None:
+        """The declared body length, or None. Valid heads only."""
+        return f.content_length(self.headers)
+
+
+def encode_request(
+    head: RequestHead, *, max_size: int = MAX_HEAD_SIZE, max_headers: int = MAX_HEADERS
+) -> bytes:
+    """Return the preface and REQUEST frame: the first bytes the ingress writes on a stream.
+
+    Raises:
+        HeadTooLargeError: the head is over `max_size` bytes or `max_headers` headers.
+        ValueError: a decoder would reject the head (bad value, hop-by-hop header, …).
+    """
+    pseudo = _request_pseudo(head)
+    f.check_headers(head.headers, max_headers)
+    if _build_request(dict(pseudo), head.headers) != head:
+        raise ValueError(f"request head not representable on the wire: {head!r}")
+    return _encode_head(FrameType.REQUEST, pseudo, head.headers, max_size)
+
+
+def encode_response(
+    head: ResponseHead, *, max_size: int = MAX_HEAD_SIZE, max_headers: int = MAX_HEADERS
+) -> bytes:
+    """Return the preface and RESPONSE frame: the first bytes the agent writes on a stream.
+
+    Raises:
+        HeadTooLargeError: the head is over `max_size` bytes or `max_headers` headers.
+        ValueError: a decoder would reject the head.
+    """
+    pseudo = [(b":status", str(head.status).encode())]
+    if head.chunked:
+        pseudo.append((b":chunked", b"1"))
+    f.check_headers(head.headers, max_headers)
+    if _build_response(dict(pseudo), head.headers) != head:
+        raise ValueError(f"response head not representable on the wire: {head!r}")
+    return _encode_head(FrameType.RESPONSE, pseudo, head.headers, max_size)
+
+
+def _encode_head(
+    frame_type: FrameType, pseudo: list[tuple[bytes, bytes]], headers: Headers, max_size: int
+) -> bytes:
+    for name, value in pseudo:
+        f.check_value(name, value)
+    payload = f.encode_fields(pseudo) + f.encode_fields(headers)
+    if len(payload) > max_size:
+        raise HeadTooLargeError(f"head of {len(payload)} bytes, more than {max_size}")
+    return PREFACE + encode_frame(frame_type, payload)
+
+
+def _request_pseudo(head: RequestHead) -> list[tuple[bytes, bytes]]:
+    pseudo = [(b":service", head.service.encode())]
+    if head.kind == "http":
+        pseudo += (
+            (b":method", head.method.encode()),
+            (b":scheme", head.scheme.encode()),
+            (b":authority", head.authority.encode()),
+            (b":target", head.target.encode()),
+        )
+    elif head.kind == "tcp":
+        if head.method or head.target or head.authority or head.scheme != "http":
+            raise ValueError("a tcp request carries no method, target, authority or scheme")
+        pseudo.append((b":kind", b"tcp"))
+    else:
+        raise ValueError(f"kind must be 'http' or 'tcp', got {head.kind!r}")
+    pseudo.append((b":client", head.client.encode()))
+    if head.client_port:
+        pseudo.append((b":client-port", str(head.client_port).encode()))
+    pseudo.append((b":request-id", head.request_id.encode()))
+    if head.chunked:
+        pseudo.append((b":chunked", b"1"))
+    return pseudo
+
+
+def _build_request(pseudo: dict[bytes, bytes], headers: Headers) -> RequestHead:
+    _no_unknown(pseudo, _REQUEST_PSEUDO)
+    kind = f.one_of(b":kind", pseudo.get(b":kind", b"http"), ("http", "tcp"))
+    service = f.text(b":service", _required(pseudo, b":service"))
+    request_id = f.text(b":request-id", _required(pseudo, b":request-id"))
+    client = f.client(_required(pseudo, b":client"))
+    client_port = f.port(pseudo[b":client-port"]) if b":client-port" in pseudo else 0
+    if kind == "tcp":
+        if headers or any(name in pseudo for name in _HTTP_ONLY):
+            raise ValueError(
+                "a tcp request carries only :service, :kind, :client, :client-port and :request-id"
+            )
+        return RequestHead(service, request_id, client, "tcp", client_port=client_port)
+    return RequestHead(
+        service,
+        request_id,
+        client,
+        kind,
+        method=f.method(_required(pseudo, b":method")),
+        target=f.target(_required(pseudo, b":target")),
+        scheme=f.one_of(b":scheme", _required(pseudo, b":scheme"), ("http", "https")),
+        authority=f.text(b":authority", _required(pseudo, b":authority"), empty=True),
+        client_port=client_port,
+        chunked=_chunked(pseudo, headers),
+        headers=headers,
+    )
+
+
+def _build_response(pseudo: dict[bytes, bytes], headers: Headers) -> ResponseHead:
+    _no_unknown(pseudo, _RESPONSE_PSEUDO)
+    status = f.status(_required(pseudo, b":status"))
+    return ResponseHead(status, headers, _chunked(pseudo, headers))
+
+
+def _chunked(pseudo: dict[bytes, bytes], headers: Headers) -> bool:
+    chunked = b":chunked" in pseudo and f.flag(b":chunked", pseudo[b":chunked"])
+    length = f.content_length(headers)
+    if chunked and length is not None:
+        raise ValueError(":chunked and content-length together")
+    return chunked
+
+
+def _required(pseudo: dict[bytes, bytes], name: bytes) -> bytes:
+    try:
+        return pseudo[name]
+    except KeyError:
+        raise ValueError(f"missing pseudo-field {name.decode()}") from None
+
+
+def _no_unknown(pseudo: dict[bytes, bytes], known: frozenset[bytes]) -> None:
+    unknown = pseudo.keys() - known
+    if unknown:
+        raise ValueError(f"unknown pseudo-field {min(unknown)!r}")
+
+
+def decode_request(payload: bytes, max_headers: int = MAX_HEADERS) -> RequestHead:
+    """Decode a REQUEST frame's payload. Raises ProtocolError."""
+    return _decode(payload, max_headers, _build_request)
+
+
+def decode_response(payload: bytes, max_headers: int = MAX_HEADERS) -> ResponseHead:
+    """Decode a RESPONSE frame's payload. Raises ProtocolError."""
+    return _decode(payload, max_headers, _build_response)
+
+
+def _decode(
+    payload: bytes, max_headers: int, build: Callable[[dict[bytes, bytes], Headers], _H]
+) -> _H:
+    try:
+        return build(*f.split_fields(payload, max_headers))
+    except HeadTooLargeError as exc:
+        raise ProtocolError(ErrorCode.HEAD_TOO_LARGE, str(exc)) from exc
+    except ValueError as exc:  # includes UnicodeDecodeError
+        raise ProtocolError(ErrorCode.PROTOCOL_ERROR, str(exc)) from exc
+
+
+class HeadReader:
+    """Reads the preface and head frame of one receiving direction of a tunnel stream.
+
+    Feed it what the stream yields until `feed` returns the head; body bytes that came in the
+    same read are then in `leftover`. Everything after that is body: do not feed it.
+    """
+
+    __slots__ = ("_decode", "_head", "_max_headers", "_parser", "leftover")
+
+    def __init__(
+        self,
+        frame_type: FrameType,
+        max_size: int = MAX_HEAD_SIZE,
+        max_headers: int = MAX_HEADERS,
+    ) -> None:
+        if frame_type not in (FrameType.REQUEST, FrameType.RESPONSE):
+            raise ValueError(f"not a head frame type: {frame_type!r}")
+        self._decode: Callable[[bytes, int], RequestHead | ResponseHead] = (
+            decode_request if frame_type == FrameType.REQUEST else decode_response
+        )
+        self._parser = FrameParser(max_size, too_large=ErrorCode.HEAD_TOO_LARGE, expect=frame_type)
+        self._max_headers = max_headers
+        self._head: RequestHead | ResponseHead | None = None
+        self.leftover = b""
+
+    @classmethod
+    def request(
+        cls, max_size: int = MAX_HEAD_SIZE, *, max_headers: int = MAX_HEADERS
+    ) -> HeadReader:
+        """A reader for the agent's side: expects a REQUEST head."""
+        return cls(FrameType.REQUEST, max_size, max_headers)
+
+    @classmethod
+    def response(
+        cls, max_size: int = MAX_HEAD_SIZE, *, max_headers: int = MAX_HEADERS
+    ) -> HeadReader:
+        """A reader for the ingress's side: expects a RESPONSE head."""
+        return cls(FrameType.RESPONSE, max_size, max_headers)
+
+    @property
+    def head(self) -> RequestHead | ResponseHead | None:
+        """The head, once `feed` has returned it."""
+        return self._head
+
+    def feed(self, data: bytes | bytearray | memoryview) -> RequestHead | ResponseHead | None:
+        """Take the next bytes of the stream; return the head once it is complete.
+
+        Raises:
+            ProtocolError: `HEAD_TOO_LARGE` if the head frame declares more than `max_size`
+                bytes or carries more than `max_headers` headers; `PROTOCOL_ERROR` for
+                anything else malformed (preface, frame type, fields).
+            RuntimeError: the head was already complete.
+        """
+        if self._head is not None:
+            raise RuntimeError("head already read; the rest of the stream is body bytes")
+        self._parser.feed(data)
+        frame = self._parser.next_frame()
+        if frame is None:
+            return None
+        self._head = self._decode(frame[1], self._max_headers)
+        self.leftover = self._parser.rest()
+        return self._head
+
+    def feed_eof(self) -> None:
+        """The peer finished its side (FIN).
+
+        Raises:
+            ProtocolError: `PROTOCOL_ERROR` if the head is not complete.
+        """
+        if self._head is None:
+            raise ProtocolError(ErrorCode.PROTOCOL_ERROR, "stream ended before a complete head")
