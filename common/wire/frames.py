@@ -115,9 +115,15 @@ class FrameParser:
         self._type = self._length = None
         return frame
 
-    def rest(self) -> bytes:
-        """The bytes received after the last frame handed out (or the header of a partial one)."""
-        return bytes(self._buf[self._pos :])
+    def take_rest(self) -> bytes:
+        """Return the bytes after the last frame handed out, and forget them (frees the buffer).
+
+        Only meaningful between frames: the stream switches to another format (a head's body).
+        """
+        rest = bytes(self._buf[self._pos :])
+        self._buf = bytearray()
+        self._pos = 0
+        return rest
 
     def compact(self) -> None:
         """Drop consumed bytes (CPython deletes a bytearray's prefix in O(1))."""

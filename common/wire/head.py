@@ -218,10 +218,11 @@ class HeadReader:
     """Reads the preface and head frame of one receiving direction of a tunnel stream.
 
     Feed it what the stream yields until `feed` returns the head; body bytes that came in the
-    same read are then in `leftover`. Everything after that is body: do not feed it.
+    same read are then in `leftover`. Everything after that is body: do not feed it. After a
+    `ProtocolError` the reader stays failed: every later `feed` raises it again.
     """
 
-    __slots__ = ("_decode", "_head", "_max_headers", "_parser", "leftover")
+    __slots__ = ("_decode", "_error", "_head", "_max_headers", "_parser", "leftover")
 
     def __init__(
         self,
@@ -237,6 +238,7 @@ class HeadReader:
         self._parser = FrameParser(max_size, too_large=ErrorCode.HEAD_TOO_LARGE, expect=frame_type)
         self._max_headers = max_headers
         self._head: RequestHead | ResponseHead | None = None
+        self._error: ProtocolError | None = None
         self.leftover = b""
 
     @classmethod
@@ -269,12 +271,18 @@ class HeadReader:
         """
         if self._head is not None:
             raise RuntimeError("head already read; the rest of the stream is body bytes")
-        self._parser.feed(data)
-        frame = self._parser.next_frame()
-        if frame is None:
-            return None
-        self._head = self._decode(frame[1], self._max_headers)
-        self.leftover = self._parser.rest()
+        if self._error is not None:
+            raise ProtocolError(self._error.code, self._error.message)
+        try:
+            self._parser.feed(data)
+            frame = self._parser.next_frame()
+            if frame is None:
+                return None
+            self._head = self._decode(frame[1], self._max_headers)
+        except ProtocolError as exc:
+            self._error = exc
+            raise
+        self.leftover = self._parser.take_rest()
         return self._head
 
     def feed_eof(self) -> None:
