@@ -147,3 +147,20 @@ def test_byte_by_byte_feeding_is_linear() -> None:
             p.compact()
     assert count == 9
     assert time.perf_counter() - started < 20
+
+
+def test_error_codes_match_the_spec() -> None:
+    assert {c.name: c.value for c in ErrorCode} == {
+        "NO_ERROR": 0x0, "PROTOCOL_ERROR": 0x1, "INTERNAL_ERROR": 0x2, "UNKNOWN_SERVICE": 0x3,
+        "ORIGIN_REFUSED": 0x4, "ORIGIN_TIMEOUT": 0x5, "ORIGIN_ERROR": 0x6, "BUSY": 0x7,
+        "DRAINING": 0x8, "CANCELLED": 0x9, "HEAD_TOO_LARGE": 0xA, "UNAUTHORIZED": 0x100,
+        "STREAM_NOT_ALLOWED": 0x101, "HEARTBEAT_TIMEOUT": 0x102, "HELLO_TIMEOUT": 0x103,
+        "REVOKED": 0x104, "SHUTDOWN": 0x105,
+    }  # fmt: skip
+
+
+def test_protocol_error_carries_its_code() -> None:
+    error = ProtocolError(ErrorCode.HEAD_TOO_LARGE, "too big")
+    assert error.code is ErrorCode.HEAD_TOO_LARGE
+    assert str(error) == error.message == "too big"
+    assert repr(error) == "ProtocolError(HEAD_TOO_LARGE, 'too big')"

@@ -537,3 +537,12 @@ def test_encoder_size_limits_are_typed() -> None:
         )
     with pytest.raises(HeadTooLargeError):
         encode_request(RequestHead("w", "r", "::1", kind="tcp"), max_size=10)
+
+
+def test_encoder_refuses_values_that_would_not_come_back_equal() -> None:
+    # Type-violating values that happen to serialize: the decoded head would differ.
+    odd = RequestHead("w", "r", "::1", method="GET", target="/", chunked=2)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not representable"):
+        encode_request(odd)
+    with pytest.raises(ValueError, match="not representable"):
+        encode_response(ResponseHead(200, chunked="yes"))  # type: ignore[arg-type]
