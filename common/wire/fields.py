@@ -31,14 +31,24 @@ _SPACE_OR_CTL = re.compile(rb"[\x00-\x20\x7f]")
 _STATUS = re.compile(rb"[1-5][0-9][0-9]")
 _PORT = re.compile(rb"[0-9]{1,5}")
 _LENGTH = re.compile(rb"[0-9]{1,19}")
+_IPV4 = re.compile(
+    rb"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+    rb"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+)
 
 
 def encode_fields(fields: Iterable[tuple[bytes, bytes]]) -> bytes:
     """Serialize `(name, value)` pairs; the caller has validated them."""
-    parts: list[bytes] = []
+    out = bytearray()
     for name, value in fields:
-        parts += (encode_varint(len(name)), name, encode_varint(len(value)), value)
-    return b"".join(parts)
+        if len(name) < 0x40 and len(value) < 0x40:  # the usual case: 1-byte lengths
+            out.append(len(name))
+            out += name
+            out.append(len(value))
+            out += value
+        else:
+            out += encode_varint(len(name)) + name + encode_varint(len(value)) + value
+    return bytes(out)
 
 
 def split_fields(payload: bytes, max_headers: int) -> tuple[dict[bytes, bytes], Headers]:
@@ -51,51 +61,82 @@ def split_fields(payload: bytes, max_headers: int) -> tuple[dict[bytes, bytes], 
         HeadTooLargeError: more than `max_headers` regular headers.
         ValueError: anything else malformed.
     """
+    # The hot path of every tunnel stream: one pass, checks inlined, the 1-byte varint case
+    # (names and values under 64 bytes) decoded in place; `_field_error` explains a refusal.
     pseudo: dict[bytes, bytes] = {}
     headers: list[tuple[bytes, bytes]] = []
+    name_ok, bad_value, hop_by_hop = _NAME.fullmatch, _BAD_VALUE.search, HOP_BY_HOP
     pos, end = 0, len(payload)
     while pos < end:
-        name, pos = _read_string(payload, pos)
-        value, pos = _read_string(payload, pos)
+        size = payload[pos]
+        size, pos = (size, pos + 1) if size < 0x40 else _long_length(payload, pos)
+        name = payload[pos : pos + size]
+        pos += size
+        if pos >= end:
+            raise ValueError("truncated field length" if pos == end else _PAST_END)
+        size = payload[pos]
+        size, pos = (size, pos + 1) if size < 0x40 else _long_length(payload, pos)
+        value = payload[pos : pos + size]
+        pos += size
+        if pos > end:
+            raise ValueError(_PAST_END)
         if name[:1] == b":":
-            if headers:
-                raise ValueError(f"pseudo-field {name!r} after a header")
-            if name in pseudo:
-                raise ValueError(f"repeated pseudo-field {name!r}")
-            check_pseudo_name(name)
-            check_value(name, value)
+            if headers or name in pseudo or not name_ok(name, 1) or bad_value(value):
+                raise _field_error(name, value, pseudo, headers)
             pseudo[name] = value
+        elif not name_ok(name) or name in hop_by_hop or bad_value(value):
+            raise _field_error(name, value, pseudo, headers)
+        elif len(headers) == max_headers:
+            raise HeadTooLargeError(f"more than {max_headers} header fields")
         else:
-            if len(headers) == max_headers:
-                raise HeadTooLargeError(f"more than {max_headers} header fields")
-            check_header(name, value)
             headers.append((name, value))
     return pseudo, tuple(headers)
 
 
-def _read_string(payload: bytes, pos: int) -> tuple[bytes, int]:
+_PAST_END = "field runs past the end of the head"
+
+
+def _long_length(payload: bytes, pos: int) -> tuple[int, int]:
     decoded = decode_varint(payload, pos)
     if decoded is None:
         raise ValueError("truncated field length")
-    length, pos = decoded
-    end = pos + length
-    if end > len(payload):
-        raise ValueError("field runs past the end of the head")
-    return payload[pos:end], end
+    return decoded
 
 
-def check_pseudo_name(name: bytes) -> None:
+def _field_error(
+    name: bytes, value: bytes, pseudo: dict[bytes, bytes], headers: list[tuple[bytes, bytes]]
+) -> ValueError:
+    """Why `split_fields` refused a field (the slow path, for the message)."""
+    if name[:1] != b":":
+        return ValueError(_header_problem(name, value))
+    if headers:
+        return ValueError(f"pseudo-field {name!r} after a header")
+    if name in pseudo:
+        return ValueError(f"repeated pseudo-field {name!r}")
     if not _NAME.fullmatch(name, 1):
-        raise ValueError(f"invalid pseudo-field name {name!r}")
+        return ValueError(f"invalid pseudo-field name {name!r}")
+    return ValueError(_value_problem(name))
+
+
+def _header_problem(name: bytes, value: bytes) -> str | None:
+    if not _NAME.fullmatch(name):
+        return f"invalid header name {name!r} (lowercase token expected)"
+    if name in HOP_BY_HOP:
+        return f"hop-by-hop header {name.decode()!r}"
+    if _BAD_VALUE.search(value):
+        return _value_problem(name)
+    return None
+
+
+def _value_problem(name: bytes) -> str:
+    return f"CR, LF or NUL in the value of {name!r}"
 
 
 def check_header(name: bytes, value: bytes) -> None:
     """Raise ValueError unless `name: value` may cross the tunnel as a regular header."""
-    if not _NAME.fullmatch(name):
-        raise ValueError(f"invalid header name {name!r} (lowercase token expected)")
-    if name in HOP_BY_HOP:
-        raise ValueError(f"hop-by-hop header {name.decode()!r}")
-    check_value(name, value)
+    problem = _header_problem(name, value)
+    if problem is not None:
+        raise ValueError(problem)
 
 
 def check_headers(headers: Headers, max_headers: int) -> None:
@@ -103,11 +144,6 @@ def check_headers(headers: Headers, max_headers: int) -> None:
         raise HeadTooLargeError(f"{len(headers)} header fields, more than {max_headers}")
     for name, value in headers:
         check_header(name, value)
-
-
-def check_value(name: bytes, value: bytes) -> None:
-    if _BAD_VALUE.search(value):
-        raise ValueError(f"CR, LF or NUL in the value of {name!r}")
 
 
 def content_length(headers: Headers) -> int | None:
@@ -127,11 +163,12 @@ def content_length(headers: Headers) -> int | None:
     return None if found is None else int(found)
 
 
-def text(name: bytes, value: bytes, *, empty: bool = False, spaces: bool = False) -> str:
-    """A pseudo-field value as UTF-8 text: non-empty and without spaces or controls by default."""
+def text(name: bytes, value: bytes, *, empty: bool = False) -> str:
+    """A pseudo-field value as UTF-8 text without spaces or ASCII controls; non-empty unless
+    `empty`."""
     if not value and not empty:
         raise ValueError(f"empty {name.decode()}")
-    if not spaces and _SPACE_OR_CTL.search(value):
+    if _SPACE_OR_CTL.search(value):
         raise ValueError(f"space or control character in {name.decode()}")
     return value.decode("utf-8")
 
@@ -151,6 +188,8 @@ def target(value: bytes) -> str:
 
 def client(value: bytes) -> str:
     result = text(b":client", value)
+    if _IPV4.fullmatch(value):  # fast path for the common case; same rules as ipaddress
+        return result
     if not result.isascii():
         raise ValueError(f"client address {result!r} is not ASCII")
     ipaddress.ip_address(result)  # raises ValueError

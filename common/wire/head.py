@@ -106,8 +106,8 @@ def encode_response(
 def _encode_head(
     frame_type: FrameType, pseudo: list[tuple[bytes, bytes]], headers: Headers, max_size: int
 ) -> bytes:
-    for name, value in pseudo:
-        f.check_value(name, value)
+    # Pseudo-field values were checked by building the head from them (none of their
+    # grammars admits CR, LF or NUL); regular headers by check_headers.
     payload = f.encode_fields(pseudo) + f.encode_fields(headers)
     if len(payload) > max_size:
         raise HeadTooLargeError(f"head of {len(payload)} bytes, more than {max_size}")

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 from collections.abc import Callable
 
@@ -39,6 +40,7 @@ from common.wire import (
     encode_request,
     encode_response,
     encode_varint,
+    fields,
 )
 
 TCHAR_LOWER = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
@@ -458,3 +460,29 @@ def test_control_reader_parses_or_raises_protocol_error(
     assert error == whole[1]
     if error is None:
         assert messages == whole[0]
+
+
+@given(
+    st.one_of(
+        st.text("0123456789.", max_size=16),
+        st.ip_addresses().map(str),
+        st.text("0123456789abcdef:.%", max_size=20),
+    )
+)
+@example("0.0.0.0")
+@example("255.255.255.255")
+@example("256.1.1.1")
+@example("01.1.1.1")
+@example("1.1.1.1.")
+def test_client_address_check_agrees_with_ipaddress(address: str) -> None:
+    try:
+        ipaddress.ip_address(address)
+        expected = True
+    except ValueError:
+        expected = False
+    try:
+        assert fields.client(address.encode()) == address
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert accepted == expected
