@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
@@ -25,4 +26,8 @@ def origin(
 
     from edge.demo_origin import server_config
 
+    # uvicorn re-raises the SIGINT/SIGTERM it handled once it has shut down gracefully; by
+    # then we are done, so the re-raised signal must not kill the process (exit status 0).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _signum, _frame: None)
     uvicorn.Server(server_config(host, port, log_level=log_level)).run()

@@ -290,7 +290,12 @@ def pattern_sha256(total: int) -> str:
 
 
 def server_config(
-    host: str, port: int, *, log_level: str = "info", log_config: bool = True
+    host: str,
+    port: int,
+    *,
+    log_level: str = "info",
+    log_config: bool = True,
+    graceful_shutdown: int = 2,
 ) -> uvicorn.Config:
     """uvicorn settings for the demo: httptools for HTTP/1.1, websockets for `/ws`.
 
@@ -306,7 +311,7 @@ def server_config(
         lifespan="off",
         log_level=log_level,
         access_log=False,
-        timeout_graceful_shutdown=2,
+        timeout_graceful_shutdown=graceful_shutdown,
         **extra,
     )
 
@@ -327,7 +332,8 @@ async def running(host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[Runni
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    server = uvicorn.Server(server_config(host, port, log_level="warning", log_config=False))
+    config = server_config(host, port, log_level="warning", log_config=False, graceful_shutdown=1)
+    server = uvicorn.Server(config)
     tasks = TaskSet()
     task = tasks.spawn(server.serve(sockets=[sock]), name="demo origin")
     try:

@@ -7,8 +7,9 @@ when it is not, and `connection: upgrade` + `upgrade` for an upgrade. Nothing th
 about framing is copied as-is.
 
 Back towards the tunnel, the origin's response loses its hop-by-hop fields (and those its
-`Connection` names; `upgrade` stays on a 101) and its framing: a known length becomes one
-normalised `content-length`, an unknown one `:chunked` (docs/protocol.md §5.2).
+`Connection` names) and its framing: a known length becomes one
+normalised `content-length`, an unknown one `:chunked` (docs/protocol.md §5.2). `upgrade` is
+kept on a 101 and on a 426 (Upgrade Required), as §5.1 allows.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def tunnel_response(response: OriginResponse, *, method: str) -> ResponseHead:
         OriginProtocolError: an invalid or conflicting `content-length`.
     """
     status = response.status
-    headers = _end_to_end(response.headers, keep_upgrade=status == 101)
+    headers = _end_to_end(response.headers, keep_upgrade=status in (101, 426))
     if status == 101:
         return ResponseHead(status, headers)
     length = _length(response.headers)

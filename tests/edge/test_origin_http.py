@@ -112,6 +112,8 @@ def response(status: int, *headers: tuple[bytes, bytes]) -> OriginResponse:
             [(b"upgrade", b"websocket"), (b"sec-ws", b"")],
             False,
         ),
+        (426, "GET", [(b"upgrade", b"h2c"), (b"content-length", b"0")],
+         [(b"upgrade", b"h2c"), (b"content-length", b"0")], False),
     ],
 )  # fmt: skip
 def test_response_heads(

@@ -1,0 +1,367 @@
+"""Serving one tunnel stream end to end: request head in, the origin's answer out.
+
+The ingress opens a stream per request (docs/protocol.md §5). `OriginProxy.serve`:
+
+1. reads the preface and REQUEST head (bounded by `max_head_size`);
+2. resolves `:service` in the agent's own configuration only — an unknown name (or a `:kind`
+   the service does not take) resets the stream with `UNKNOWN_SERVICE`, nothing is dialled;
+3. HTTP: sends the request to the service's origin on a pooled connection and, at the same
+   time, pumps the request body tunnel → origin (re-framed) while the response goes
+   origin → tunnel, each direction awaiting the other side's flow control; a 101 turns both
+   directions into a raw pipe. TCP: connects, answers `:status 200`, pipes raw bytes.
+4. maps every failure to a stream reset with our code (never raises, except cancellation):
+   `ProtocolError` → its code, `OriginRefused` → `ORIGIN_REFUSED`, `OriginTimeout` →
+   `ORIGIN_TIMEOUT`, other `OriginError` → `ORIGIN_ERROR`, anything else → `INTERNAL_ERROR`.
+   A reset from the ingress (the client went away) closes the origin connection.
+
+Each stream ends with one `kokoa.edge.access` log line carrying the ingress's request id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from common.streams import read_head
+from common.transport import ConnectionClosed, StreamReset, TransportError, TunnelStream
+from common.wire import (
+    MAX_HEAD_SIZE,
+    ErrorCode,
+    HeadReader,
+    ProtocolError,
+    RequestHead,
+    ResponseHead,
+)
+from edge.origin import OriginConnection, OriginPool, OriginResponse
+from edge.origin_config import OriginService
+from edge.origin_errors import OriginClosed, OriginError, OriginRefused, OriginTimeout
+from edge.origin_http import OriginRequest, encode_tunnel_response, origin_request, tunnel_response
+
+READ_SIZE = 65536
+
+log = logging.getLogger("kokoa.edge.origin_proxy")
+access_log = logging.getLogger("kokoa.edge.access")
+
+
+class UnknownService(Exception):
+    """The stream names a service this agent does not serve (or not with this `:kind`)."""
+
+
+@dataclass(slots=True)
+class _Access:
+    """What the access log line says about one stream."""
+
+    started: float
+    request_id: str = "-"
+    service: str = "-"
+    method: str = "-"
+    target: str = "-"
+    status: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    error: str | None = None
+
+    def describe(self, head: RequestHead) -> None:
+        self.request_id, self.service = head.request_id, head.service
+        self.method = head.method if head.kind == "http" else "TCP"
+        self.target = head.target if head.kind == "http" else "-"
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """One HTTP request on its way to the origin; `conn` changes if the request is retried."""
+
+    conn: OriginConnection
+    service: OriginService
+    request: OriginRequest
+    upgraded: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class OriginProxy:
+    """Serves tunnel streams for the services `services()` returns (read at each stream)."""
+
+    def __init__(
+        self,
+        pool: OriginPool,
+        services: Callable[[], Mapping[str, OriginService]],
+        *,
+        agent: str,
+        max_head_size: int = MAX_HEAD_SIZE,
+    ) -> None:
+        self._pool = pool
+        self._services = services
+        self._agent = agent
+        self._max_head_size = max_head_size
+
+    async def serve(self, stream: TunnelStream) -> None:
+        """Handle one tunnel stream end to end; failures become stream resets, never raises.
+
+        Raises:
+            asyncio.CancelledError: when cancelled (the stream is reset with INTERNAL_ERROR).
+        """
+        access = _Access(time.monotonic())
+        try:
+            await self._serve(stream, access)
+        except asyncio.CancelledError:
+            access.error = "cancelled"
+            _reset(stream, ErrorCode.INTERNAL_ERROR)
+            raise
+        except Exception as exc:  # every failure is mapped to a reset code here
+            self._fail(stream, exc, access)
+        finally:
+            self._log(access)
+
+    async def _serve(self, stream: TunnelStream, access: _Access) -> None:
+        head, leftover = await read_head(stream, HeadReader.request(self._max_head_size))
+        assert isinstance(head, RequestHead)  # a request reader yields request heads
+        access.describe(head)
+        service = self._services().get(head.service)
+        if service is None or service.kind != head.kind:
+            raise UnknownService(f"no {head.kind} service {head.service!r} on this agent")
+        if head.kind == "tcp":
+            await self._tcp(stream, service, leftover, access)
+        else:
+            await self._http(stream, head, service, leftover, access)
+
+    # ---- HTTP ---------------------------------------------------------------------------
+
+    async def _http(
+        self,
+        stream: TunnelStream,
+        head: RequestHead,
+        service: OriginService,
+        leftover: bytes,
+        access: _Access,
+    ) -> None:
+        request = origin_request(head, service)
+        ex = _Exchange(await self._pool.acquire(service), service, request)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(
+                    self._upstream(stream, ex, leftover, access), name=f"upload {head.request_id}"
+                )
+                response = await self._start(ex)
+                await self._downstream(stream, ex, response, access)
+        finally:
+            self._pool.release(ex.conn)
+
+    async def _start(self, ex: _Exchange) -> OriginResponse:
+        """Send the request head and wait for the response head, retrying once on a fresh
+        connection if a kept-alive one turns out to have been closed by the origin."""
+        try:
+            self._begin(ex)
+            return await ex.conn.response()
+        except OriginClosed as exc:
+            if not exc.before_response or ex.conn.requests < 2 or ex.request.has_body:
+                raise
+        log.debug("kept-alive origin connection was closed; retrying on a new one")
+        self._pool.release(ex.conn)
+        ex.conn = await self._pool.connect(ex.service)
+        self._begin(ex)
+        return await ex.conn.response()
+
+    def _begin(self, ex: _Exchange) -> None:
+        request = ex.request
+        ex.conn.begin(
+            request.head,
+            read_timeout=ex.service.read_timeout,
+            has_body=request.has_body,
+            chunked=request.chunked,
+            upgrade=request.upgrade,
+            head=request.method == "HEAD",
+        )
+
+    async def _downstream(
+        self, stream: TunnelStream, ex: _Exchange, response: OriginResponse, access: _Access
+    ) -> None:
+        upgraded = response.status == 101  # the connection only accepts one when asked
+        if ex.request.upgrade:
+            ex.upgraded.set_result(upgraded)
+        head = tunnel_response(response, method=ex.request.method)
+        await stream.write(encode_tunnel_response(head, self._max_head_size))
+        access.status = head.status
+        await _pump_down(ex.conn, stream, access)
+        if not upgraded and not ex.conn.request_sent:
+            ex.conn.close()  # answered before the whole body: stop forwarding it
+
+    async def _upstream(
+        self, stream: TunnelStream, ex: _Exchange, leftover: bytes, access: _Access
+    ) -> None:
+        first = leftover or await stream.read(READ_SIZE)
+        if ex.request.upgrade:
+            if await ex.upgraded:
+                await _pipe_up(stream, ex.conn, first, access)
+            else:
+                await _discard(stream, first)
+        elif ex.request.has_body:
+            await _upload(stream, ex, first, access)
+        elif first:
+            raise ProtocolError(ErrorCode.PROTOCOL_ERROR, "body bytes after a bodiless request")
+
+    # ---- TCP ----------------------------------------------------------------------------
+
+    async def _tcp(
+        self, stream: TunnelStream, service: OriginService, leftover: bytes, access: _Access
+    ) -> None:
+        conn = await self._pool.connect(service, raw=True)
+        try:
+            await stream.write(encode_tunnel_response(ResponseHead(200), self._max_head_size))
+            access.status = 200
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(_pipe_up(stream, conn, leftover or None, access), name="tcp up")
+                await _pump_down(conn, stream, access)
+        finally:
+            self._pool.release(conn)
+
+    # ---- failures and the access log ----------------------------------------------------
+
+    def _fail(self, stream: TunnelStream, exc: Exception, access: _Access) -> None:
+        leaf = _pick(exc)
+        code = _code_for(leaf)
+        if code is None:
+            access.error = f"{type(leaf).__name__}: {leaf}"
+            return
+        access.error = code.name
+        if code == ErrorCode.INTERNAL_ERROR:
+            log.error("request %s failed", access.request_id, exc_info=leaf)
+        else:
+            log.info("request %s: %s: %s", access.request_id, code.name, leaf)
+        _reset(stream, code)
+
+    def _log(self, access: _Access) -> None:
+        duration_ms = round((time.monotonic() - access.started) * 1000, 3)
+        access_log.info(
+            "request",
+            extra={
+                "request_id": access.request_id,
+                "service": access.service,
+                "method": access.method,
+                "target": access.target,
+                "status": access.status,
+                "bytes_in": access.bytes_in,
+                "bytes_out": access.bytes_out,
+                "duration_ms": duration_ms,
+                "agent": self._agent,
+                "error": access.error,
+            },
+        )
+
+
+# ---- pumps ------------------------------------------------------------------------------
+
+
+async def _pump_down(conn: OriginConnection, stream: TunnelStream, access: _Access) -> None:
+    """Origin → tunnel until the end of the response (or of the raw pipe), then FIN."""
+    while chunk := await conn.read():
+        await stream.write(chunk)
+        access.bytes_out += len(chunk)
+    await stream.write_eof()
+
+
+async def _upload(stream: TunnelStream, ex: _Exchange, data: bytes, access: _Access) -> None:
+    """Tunnel → origin request body, checked against its declared length, re-framed."""
+    expected = ex.request.length
+    received = 0
+    sink = True
+    while data:
+        received += len(data)
+        access.bytes_in = received
+        if expected is not None and received > expected:
+            raise ProtocolError(ErrorCode.PROTOCOL_ERROR, "request body over its content-length")
+        sink = sink and await _forward(ex.conn, data)
+        data = await stream.read(READ_SIZE)
+    if expected is not None and received < expected:
+        raise ProtocolError(ErrorCode.PROTOCOL_ERROR, "request body under its content-length")
+    if sink:
+        try:
+            ex.conn.end_body()
+        except OriginClosed:
+            pass  # the origin answered and closed; the response side reports what matters
+
+
+async def _pipe_up(
+    stream: TunnelStream, conn: OriginConnection, first: bytes | None, access: _Access
+) -> None:
+    """Tunnel → origin raw bytes until FIN, then half-close towards the origin.
+
+    `first` is what an earlier read returned (b"": FIN already seen), None to read first.
+    """
+    data = await stream.read(READ_SIZE) if first is None else first
+    sink = True
+    while data:
+        access.bytes_in += len(data)
+        sink = sink and await _forward(conn, data)
+        data = await stream.read(READ_SIZE)
+    if sink:
+        conn.write_eof()
+
+
+async def _forward(conn: OriginConnection, data: bytes) -> bool:
+    """Send to the origin with backpressure; False once the origin has closed."""
+    try:
+        conn.send_body(data)
+        await conn.drain()
+    except OriginClosed:
+        return False
+    return True
+
+
+async def _discard(stream: TunnelStream, data: bytes) -> None:
+    while data:
+        data = await stream.read(READ_SIZE)
+
+
+# ---- error mapping ----------------------------------------------------------------------
+
+_PRIORITY: tuple[tuple[type[BaseException], ...], ...] = (
+    (StreamReset, ConnectionClosed),
+    (ProtocolError, UnknownService),
+    (OriginError,),
+)
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
+
+
+def _pick(exc: BaseException) -> BaseException:
+    """The failure that explains the others (a task group may hold several)."""
+    leaves = list(_leaves(exc))
+    for kinds in _PRIORITY:
+        for leaf in leaves:
+            if isinstance(leaf, kinds):
+                return leaf
+    return leaves[0]
+
+
+def _code_for(exc: BaseException) -> ErrorCode | None:
+    """The reset code for a failure; None when the stream is already gone."""
+    if isinstance(exc, TransportError):
+        return None
+    if isinstance(exc, ProtocolError):
+        return exc.code
+    if isinstance(exc, UnknownService):
+        return ErrorCode.UNKNOWN_SERVICE
+    if isinstance(exc, OriginTimeout):
+        return ErrorCode.ORIGIN_TIMEOUT
+    if isinstance(exc, OriginRefused):
+        return ErrorCode.ORIGIN_REFUSED
+    if isinstance(exc, OriginError):
+        return ErrorCode.ORIGIN_ERROR
+    return ErrorCode.INTERNAL_ERROR
+
+
+def _reset(stream: TunnelStream, code: ErrorCode) -> None:
+    try:
+        stream.reset(code)
+    except TransportError:
+        pass  # the connection is already gone
