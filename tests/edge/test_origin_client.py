@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import json
 import socket
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 import trustme
+import uvloop
 
 from common.wire import RequestHead
 from edge.demo_origin import RunningOrigin, running
@@ -384,3 +386,34 @@ async def test_https_refuses_an_unknown_ca(
     async with RawOrigin(serve_forever) as plain:  # https:// to a plain HTTP server
         with pytest.raises(OriginTLSError):
             await fetch(pool, local(plain.port, "https", tls_verify=False))
+
+
+# ---- the same on uvloop (the agent's event loop in production) ----------------------------
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        test_keep_alive_reuse_counted_by_the_server,
+        test_read_timeout_before_and_during_the_body,
+        test_truncated_and_close_delimited_bodies,
+        test_connect_timeout_includes_the_tls_handshake,
+        test_https_with_a_private_ca,
+        test_https_refuses_an_unknown_ca,
+    ],
+    ids=lambda scenario: scenario.__name__.removeprefix("test_"),
+)
+def test_on_uvloop(scenario: Callable[..., Awaitable[None]], tmp_path: Path) -> None:
+    async def main() -> None:
+        assert isinstance(asyncio.get_running_loop(), uvloop.Loop)
+        pool = OriginPool()
+        try:
+            if "ca" in inspect.signature(scenario).parameters:
+                await scenario(pool, trustme.CA(), tmp_path)
+            else:
+                await scenario(pool)
+        finally:
+            await pool.aclose()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import json
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import pytest
+import uvloop
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
@@ -501,3 +503,37 @@ async def test_one_access_log_line_per_stream(
     assert {k: ok[k] for k in expected} == expected
     assert ok["duration_ms"] > 0
     assert (bad["request_id"], bad["status"], bad["error"]) == ("rid-2", 0, "UNKNOWN_SERVICE")
+
+
+# ---- the same on uvloop (the agent's event loop in production) ----------------------------
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        test_sized_and_chunked_downloads,
+        test_head_204_and_status_codes,
+        test_streaming_echo,
+        test_websocket_upgrade_becomes_a_raw_pipe,
+        test_slow_origin_is_origin_timeout,
+        test_a_stalled_reader_stops_the_origin,
+        test_tcp_service_is_a_byte_pipe,
+        test_dead_kept_alive_connection_is_retried_once_without_a_body,
+    ],
+    ids=lambda scenario: scenario.__name__.removeprefix("test_"),
+)
+def test_on_uvloop(scenario: Callable[..., Awaitable[None]]) -> None:
+    async def main() -> None:
+        assert isinstance(asyncio.get_running_loop(), uvloop.Loop)
+        async with running() as origin:
+            pool = OriginPool()
+            try:
+                if "demo" in inspect.signature(scenario).parameters:
+                    await scenario(origin, pool)
+                else:
+                    await scenario(pool)
+            finally:
+                await pool.aclose()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
