@@ -24,7 +24,7 @@ def origin(
     """Serve the demo origin (HTML page, /headers, /echo, /sha256, /bytes, /sse, /ws …)."""
     import uvicorn  # here, so that `kokoa demo --help` stays fast
 
-    from edge.demo_origin import server_config
+    from edge.demo_server import server_config
 
     # uvicorn re-raises the SIGINT/SIGTERM it handled once it has shut down gracefully; by
     # then we are done, so the re-raised signal must not kill the process (exit status 0).

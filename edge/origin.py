@@ -20,7 +20,7 @@ from pathlib import Path
 
 from common.wire import MAX_HEAD_SIZE
 from edge.origin_config import OriginAddress, OriginService
-from edge.origin_connection import OriginConnection, OriginResponse
+from edge.origin_connection import OriginConnection
 from edge.origin_errors import (
     OriginClosed,
     OriginError,
@@ -29,6 +29,7 @@ from edge.origin_errors import (
     OriginTimeout,
     OriginTLSError,
 )
+from edge.origin_messages import OriginRequest, OriginResponse
 
 __all__ = [
     "OriginClosed",
@@ -37,6 +38,7 @@ __all__ = [
     "OriginPool",
     "OriginProtocolError",
     "OriginRefused",
+    "OriginRequest",
     "OriginResponse",
     "OriginTLSError",
     "OriginTimeout",

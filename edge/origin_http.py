@@ -14,31 +14,14 @@ kept on a 101 and on a 426 (Upgrade Required), as §5.1 allows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from common.wire import HOP_BY_HOP, RequestHead, ResponseHead, encode_response
 from common.wire.fields import content_length
 from edge.origin_config import OriginService
-from edge.origin_connection import OriginResponse
 from edge.origin_errors import OriginProtocolError
+from edge.origin_messages import OriginRequest, OriginResponse
 
 _NOT_FORWARDED = frozenset((b"host", b"content-length", b"x-request-id", b"expect", b"upgrade"))
 _CRLF = b"\r\n"
-
-
-@dataclass(frozen=True, slots=True)
-class OriginRequest:
-    """The HTTP/1.1 request head for the origin, and how its body is framed."""
-
-    head: bytes
-    method: str
-    length: int | None = None  # known body length
-    chunked: bool = False  # body of unknown length, chunk-framed towards the origin
-    upgrade: bool = False
-
-    @property
-    def has_body(self) -> bool:
-        return self.chunked or bool(self.length)
 
 
 def origin_request(head: RequestHead, service: OriginService) -> OriginRequest:

@@ -35,12 +35,12 @@ from common.wire import (
     RequestHead,
     ResponseHead,
 )
-from edge.origin import OriginConnection, OriginPool, OriginResponse
+from edge.origin import OriginConnection, OriginPool
 from edge.origin_config import OriginService
 from edge.origin_errors import OriginClosed, OriginError, OriginRefused, OriginTimeout
-from edge.origin_http import OriginRequest, encode_tunnel_response, origin_request, tunnel_response
-
-READ_SIZE = 65536
+from edge.origin_http import encode_tunnel_response, origin_request, tunnel_response
+from edge.origin_messages import OriginRequest, OriginResponse
+from edge.origin_pumps import READ_SIZE, Traffic, discard, pipe_up, pump_down, upload
 
 log = logging.getLogger("kokoa.edge.origin_proxy")
 access_log = logging.getLogger("kokoa.edge.access")
@@ -51,17 +51,15 @@ class UnknownService(Exception):
 
 
 @dataclass(slots=True)
-class _Access:
+class _Access(Traffic):
     """What the access log line says about one stream."""
 
-    started: float
+    started: float = 0.0
     request_id: str = "-"
     service: str = "-"
     method: str = "-"
     target: str = "-"
     status: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
     error: str | None = None
 
     def describe(self, head: RequestHead) -> None:
@@ -104,7 +102,7 @@ class OriginProxy:
         Raises:
             asyncio.CancelledError: when cancelled (the stream is reset with INTERNAL_ERROR).
         """
-        access = _Access(time.monotonic())
+        access = _Access(started=time.monotonic())
         try:
             await self._serve(stream, access)
         except asyncio.CancelledError:
@@ -166,15 +164,7 @@ class OriginProxy:
         return await ex.conn.response()
 
     def _begin(self, ex: _Exchange) -> None:
-        request = ex.request
-        ex.conn.begin(
-            request.head,
-            read_timeout=ex.service.read_timeout,
-            has_body=request.has_body,
-            chunked=request.chunked,
-            upgrade=request.upgrade,
-            head=request.method == "HEAD",
-        )
+        ex.conn.begin(ex.request, read_timeout=ex.service.read_timeout)
 
     async def _downstream(
         self, stream: TunnelStream, ex: _Exchange, response: OriginResponse, access: _Access
@@ -185,7 +175,7 @@ class OriginProxy:
         head = tunnel_response(response, method=ex.request.method)
         await stream.write(encode_tunnel_response(head, self._max_head_size))
         access.status = head.status
-        await _pump_down(ex.conn, stream, access)
+        await pump_down(ex.conn, stream, access)
         if not upgraded and not ex.conn.request_sent:
             ex.conn.close()  # answered before the whole body: stop forwarding it
 
@@ -195,11 +185,11 @@ class OriginProxy:
         first = leftover or await stream.read(READ_SIZE)
         if ex.request.upgrade:
             if await ex.upgraded:
-                await _pipe_up(stream, ex.conn, first, access)
+                await pipe_up(stream, ex.conn, first, access)
             else:
-                await _discard(stream, first)
+                await discard(stream, first)
         elif ex.request.has_body:
-            await _upload(stream, ex, first, access)
+            await upload(stream, ex.conn, ex.request.length, first, access)
         elif first:
             raise ProtocolError(ErrorCode.PROTOCOL_ERROR, "body bytes after a bodiless request")
 
@@ -213,8 +203,8 @@ class OriginProxy:
             await stream.write(encode_tunnel_response(ResponseHead(200), self._max_head_size))
             access.status = 200
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(_pipe_up(stream, conn, leftover or None, access), name="tcp up")
-                await _pump_down(conn, stream, access)
+                tg.create_task(pipe_up(stream, conn, leftover or None, access), name="tcp up")
+                await pump_down(conn, stream, access)
         finally:
             self._pool.release(conn)
 
@@ -250,70 +240,6 @@ class OriginProxy:
                 "error": access.error,
             },
         )
-
-
-# ---- pumps ------------------------------------------------------------------------------
-
-
-async def _pump_down(conn: OriginConnection, stream: TunnelStream, access: _Access) -> None:
-    """Origin → tunnel until the end of the response (or of the raw pipe), then FIN."""
-    while chunk := await conn.read():
-        await stream.write(chunk)
-        access.bytes_out += len(chunk)
-    await stream.write_eof()
-
-
-async def _upload(stream: TunnelStream, ex: _Exchange, data: bytes, access: _Access) -> None:
-    """Tunnel → origin request body, checked against its declared length, re-framed."""
-    expected = ex.request.length
-    received = 0
-    sink = True
-    while data:
-        received += len(data)
-        access.bytes_in = received
-        if expected is not None and received > expected:
-            raise ProtocolError(ErrorCode.PROTOCOL_ERROR, "request body over its content-length")
-        sink = sink and await _forward(ex.conn, data)
-        data = await stream.read(READ_SIZE)
-    if expected is not None and received < expected:
-        raise ProtocolError(ErrorCode.PROTOCOL_ERROR, "request body under its content-length")
-    if sink:
-        try:
-            ex.conn.end_body()
-        except OriginClosed:
-            pass  # the origin answered and closed; the response side reports what matters
-
-
-async def _pipe_up(
-    stream: TunnelStream, conn: OriginConnection, first: bytes | None, access: _Access
-) -> None:
-    """Tunnel → origin raw bytes until FIN, then half-close towards the origin.
-
-    `first` is what an earlier read returned (b"": FIN already seen), None to read first.
-    """
-    data = await stream.read(READ_SIZE) if first is None else first
-    sink = True
-    while data:
-        access.bytes_in += len(data)
-        sink = sink and await _forward(conn, data)
-        data = await stream.read(READ_SIZE)
-    if sink:
-        conn.write_eof()
-
-
-async def _forward(conn: OriginConnection, data: bytes) -> bool:
-    """Send to the origin with backpressure; False once the origin has closed."""
-    try:
-        conn.send_body(data)
-        await conn.drain()
-    except OriginClosed:
-        return False
-    return True
-
-
-async def _discard(stream: TunnelStream, data: bytes) -> None:
-    while data:
-        data = await stream.read(READ_SIZE)
 
 
 # ---- error mapping ----------------------------------------------------------------------

@@ -16,7 +16,8 @@ import httpx
 import pytest
 import websockets
 
-from edge.demo_origin import BLOCK, RunningOrigin, pattern_bytes, pattern_sha256, running
+from edge.demo_origin import BLOCK, pattern_bytes, pattern_sha256
+from edge.demo_server import RunningOrigin, running
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import trustme
 import uvloop
 
 from common.wire import RequestHead
-from edge.demo_origin import RunningOrigin, running
+from edge.demo_server import RunningOrigin, running
 from edge.origin import (
     OriginClosed,
     OriginPool,
@@ -73,13 +73,7 @@ async def fetch(
     request = origin_request(head, svc)
     conn = await pool.acquire(svc)
     try:
-        conn.begin(
-            request.head,
-            read_timeout=svc.read_timeout,
-            has_body=request.has_body,
-            chunked=chunked,
-            head=method == "HEAD",
-        )
+        conn.begin(request, read_timeout=svc.read_timeout)
         if body:
             conn.send_body(body)
             await conn.drain()

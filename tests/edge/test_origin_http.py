@@ -6,9 +6,9 @@ import pytest
 
 from common.wire import HeadReader, RequestHead, ResponseHead
 from edge.origin_config import OriginService
-from edge.origin_connection import OriginResponse
 from edge.origin_errors import OriginProtocolError
 from edge.origin_http import encode_tunnel_response, origin_request, tunnel_response
+from edge.origin_messages import OriginResponse
 
 SERVICE = OriginService(name="web", origin="http://127.0.0.1:8000")
 

@@ -22,7 +22,8 @@ from websockets.uri import parse_uri
 from common.streams import read_head
 from common.transport import StreamReset
 from common.wire import ErrorCode, HeadReader, RequestHead, ResponseHead, encode_request
-from edge.demo_origin import RunningOrigin, pattern_bytes, running
+from edge.demo_origin import pattern_bytes
+from edge.demo_server import RunningOrigin, running
 from edge.origin import OriginPool
 from edge.origin_config import OriginService
 from edge.origin_proxy import OriginProxy
