@@ -54,7 +54,7 @@ class OriginPool:
         self._idle: dict[OriginAddress, list[OriginConnection]] = {}
         self._limits: dict[OriginAddress, int] = {}
         self._busy: set[OriginConnection] = set()
-        self._tls: dict[tuple[bool, Path | None], ssl.SSLContext] = {}
+        self._tls: dict[tuple[bool, Path | None], tuple[int, ssl.SSLContext]] = {}
         self._closed = False
 
     async def acquire(self, service: OriginService) -> OriginConnection:
@@ -124,11 +124,22 @@ class OriginPool:
             idle.remove(conn)
 
     def _tls_context(self, address: OriginAddress) -> ssl.SSLContext:
+        """One SSL context per (verify, CA bundle), rebuilt when the bundle file changes."""
         key = (address.tls_verify, address.ca)
-        context = self._tls.get(key)
-        if context is None:
-            context = self._tls[key] = _client_context(address.tls_verify, address.ca)
-        return context
+        version = _file_version(address.ca)
+        cached = self._tls.get(key)
+        if cached is None or cached[0] != version:
+            cached = self._tls[key] = (version, _client_context(address.tls_verify, address.ca))
+        return cached[1]
+
+
+def _file_version(path: Path | None) -> int:
+    if path is None:
+        return 0
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1  # missing: _client_context says so
 
 
 def _client_context(verify: bool, ca: Path | None) -> ssl.SSLContext:

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import inspect
 import json
+import os
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -411,3 +412,17 @@ def test_on_uvloop(scenario: Callable[..., Awaitable[None]], tmp_path: Path) -> 
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main())
+
+
+async def test_a_replaced_ca_bundle_is_picked_up(
+    pool: OriginPool, ca: trustme.CA, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(bundle))
+    async with RawOrigin(serve_forever, tls=tls_server(ca)) as origin:
+        svc = local(origin.port, "https", ca=bundle)
+        with pytest.raises(OriginTLSError):
+            await fetch(pool, svc)
+        ca.cert_pem.write_to_path(str(bundle))
+        os.utime(bundle, ns=(1, 1))  # a different mtime even on coarse clocks
+        assert (await fetch(pool, svc))[1] == b"ok"

@@ -424,6 +424,27 @@ async def test_reset_by_the_ingress_closes_the_origin_connection(
     assert "StreamReset" in record.error  # type: ignore[attr-defined]
 
 
+async def test_reset_while_the_origin_thinks_closes_the_origin_connection(
+    pool: OriginPool,
+) -> None:
+    async def thinking(conn: Connection) -> None:
+        await conn.request()
+        await conn.reader.read(1)  # returns at EOF: when the agent closes the connection
+
+    async with RawOrigin(thinking) as origin:
+        proxy = make_proxy(pool, svc("demo", f"http://127.0.0.1:{origin.port}"))
+        ingress, agent = stream_pair()
+        head = req(method="POST", chunked=True)
+        async with asyncio.timeout(10), asyncio.TaskGroup() as tg:
+            served = tg.create_task(proxy.serve(agent))
+            await ingress.write(encode_request(head) + b"partial body")
+            await origin.wait_for(lambda: len(origin.requests) == 0 and origin.connections == 1)
+            await asyncio.sleep(0.05)
+            ingress.reset(ErrorCode.CANCELLED)
+            await served
+        await origin.wait_for(lambda: origin.closed == 1)
+
+
 # ---- backpressure and memory --------------------------------------------------------------
 
 
