@@ -213,14 +213,16 @@ class OriginProxy:
     def _fail(self, stream: TunnelStream, exc: Exception, access: _Access) -> None:
         leaf = _pick(exc)
         code = _code_for(leaf)
-        if code is None:
+        if code is None:  # the ingress reset the stream, or the connection is gone
             access.error = f"{type(leaf).__name__}: {leaf}"
+            if isinstance(leaf, StreamReset):
+                _reset(stream, ErrorCode.CANCELLED)  # abort our other direction too
             return
         access.error = code.name
         if code == ErrorCode.INTERNAL_ERROR:
             log.error("request %s failed", access.request_id, exc_info=leaf)
         else:
-            log.info("request %s: %s: %s", access.request_id, code.name, leaf)
+            log.warning("request %s: %s: %s", access.request_id, code.name, leaf)
         _reset(stream, code)
 
     def _log(self, access: _Access) -> None:
