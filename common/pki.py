@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -36,6 +36,7 @@ ROLES: tuple[Role, ...] = ("agent", "ingress")
 URN_PREFIX = "urn:kokoa:"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 CLOCK_SKEW = timedelta(minutes=5)  # leaves and CAs start this much in the past
+_E = TypeVar("_E", bound=x509.ExtensionType)
 _EKU = {"agent": ExtendedKeyUsageOID.CLIENT_AUTH, "ingress": ExtendedKeyUsageOID.SERVER_AUTH}
 
 
@@ -96,10 +97,9 @@ def identity_from_certificate(cert: x509.Certificate) -> PeerIdentity:
     Raises:
         PkiError: no SAN extension, no kokoa URI, several of them, or a malformed one.
     """
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        raise PkiError("certificate has no subject alternative name") from None
+    san = _extension(cert, x509.SubjectAlternativeName)
+    if san is None:
+        raise PkiError("certificate has no subject alternative name")
     uris = [u for u in san.get_values_for_type(x509.UniformResourceIdentifier) if _is_kokoa(u)]
     if len(uris) != 1:
         raise PkiError(f"certificate must carry exactly one kokoa URI SAN, found {len(uris)}")
@@ -245,9 +245,8 @@ def _dns_name(value: str) -> str:
 
 
 def _authority_key_id(ca_cert: x509.Certificate) -> x509.AuthorityKeyIdentifier:
-    try:
-        ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    except x509.ExtensionNotFound:
+    ski = _extension(ca_cert, x509.SubjectKeyIdentifier)
+    if ski is None:
         return x509.AuthorityKeyIdentifier.from_issuer_public_key(_ec_public_key(ca_cert))
     return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
@@ -258,12 +257,9 @@ def _check_days(days: int) -> None:
 
 
 def _check_ca(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate) -> None:
-    try:
-        constraints = ca_cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        raise PkiError("the CA certificate has no basicConstraints") from None
-    if not constraints.ca:
-        raise PkiError("the CA certificate is not a CA (basicConstraints CA:false)")
+    constraints = _extension(ca_cert, x509.BasicConstraints)
+    if constraints is None or not constraints.ca:
+        raise PkiError("the CA certificate is not a CA (no basicConstraints CA:true)")
     if _ec_public_key(ca_cert) != ca_key.public_key():
         raise PkiError("the CA key does not match the CA certificate")
 
@@ -296,8 +292,10 @@ def verify_peer(
 
     The chain is checked by `cryptography.x509.verification` (signatures, validity windows,
     CA constraints, key usage, EKU clientAuth for an agent or serverAuth for an ingress), then
-    the leaf must not be a CA and its kokoa URI must name `role`. For an ingress, `server_name`
-    (a DNS name or IP address) must also be in the certificate if given.
+    the leaf must not be a CA, must carry that EKU explicitly, and its kokoa URI must name
+    `role`. For an ingress, `server_name` (the DNS name or IP address dialled) must also be in
+    the certificate if given; the agent's QUIC client should pass it, because aioquic's own
+    server check cannot be used with these certificates (docs/pki.md, "Verifying peers").
 
     Raises:
         PkiError: with the reason, on any failure.
@@ -319,16 +317,23 @@ def verify_peer(
 
 
 def _check_leaf(leaf: x509.Certificate, role: Role) -> PeerIdentity:
-    try:
-        constraints = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        constraints = None
+    constraints = _extension(leaf, x509.BasicConstraints)
     if constraints is not None and constraints.ca:
         raise PkiError("a CA certificate cannot be used as a peer certificate")
+    usages = _extension(leaf, x509.ExtendedKeyUsage)
+    if usages is None or _EKU[role] not in usages:
+        raise PkiError(f"certificate lacks the extended key usage of an {role}")
     identity = identity_from_certificate(leaf)
     if identity.role != role:
         raise PkiError(f"certificate is for {identity.role} {identity.name!r}, expected {role}")
     return identity
+
+
+def _extension(cert: x509.Certificate, kind: type[_E]) -> _E | None:
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None
 
 
 def _subject(server_name: str) -> Subject:
@@ -339,11 +344,8 @@ def _subject(server_name: str) -> Subject:
 
 
 def _own_subject(leaf: x509.Certificate) -> Subject:
-    try:
-        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        raise PkiError("certificate has no subject alternative name") from None
-    for general_name in san:
+    san = _extension(leaf, x509.SubjectAlternativeName)
+    for general_name in san or ():
         if isinstance(general_name, x509.DNSName | x509.IPAddress):
             return general_name
     raise PkiError("certificate has no DNS name or IP address, as an ingress certificate must")
