@@ -241,12 +241,11 @@ def wait_ready(layout: Layout, procs: Processes, timeout: float = 30.0) -> None:
     """Every ingress node answers the demo service through the agent."""
     for node in layout.nodes:
         url = f"http://{LOOPBACK}:{node.http}/"
-        wait_until(
-            f"{node.name} to serve {layout.host}",
-            lambda url=url: http_get(url, host=layout.host)[0] == 200,
-            procs,
-            timeout,
-        )
+
+        def serves(url: str = url) -> bool:
+            return http_get(url, host=layout.host)[0] == 200
+
+        wait_until(f"{node.name} to serve {layout.host}", serves, procs, timeout)
 
 
 def urls(layout: Layout) -> dict[str, object]:

@@ -1,0 +1,358 @@
+"""Kokoa benchmark: one run, side by side on loopback, with ratios to the baselines.
+
+    uv run python bench/run.py [--duration 10] [--quick]
+
+Rows (same machine, same run):
+  direct        wrk → nginx origin
+  nginx-2hop    wrk → nginx → nginx → nginx origin (keep-alive upstreams): the best case for
+                any two-hop tunnel
+  kokoa         wrk → ingress → (QUIC) → agent → nginx origin
+and the transport ceiling, from bench/quic_raw.py: raw aioquic stream exchanges/s and bulk MiB/s
+on one connection.
+
+Workloads: small responses at 50 and 200 connections, and a 1 MiB body at 50 connections.
+Reports requests/s, p50/p99 latency, MiB/s, CPU ms per request (all server-side processes),
+and each ratio to the baselines. Needs Debian's nginx and wrk (`./dev test` installs them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from common.localrun import (  # noqa: E402
+    LOOPBACK,
+    Layout,
+    agent_config,
+    free_port,
+    ingress_config,
+    kokoa_command,
+    write_pki,
+)
+
+ONE_MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Result:
+    row: str
+    workload: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    mib_s: float
+    cpu_ms_per_req: float
+
+
+# ---- processes ------------------------------------------------------------------------------
+
+
+@contextmanager
+def process(argv: Sequence[str], log: Path, cwd: Path | None = None) -> Iterator[psutil.Process]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+    try:
+        yield psutil.Process(proc.pid)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex((LOOPBACK, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+def wait_http(url: str, host: str, timeout: float = 30.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            req = urllib.request.Request(url, headers={"Host": host})
+            with urllib.request.urlopen(req, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} (Host: {host}) never answered 200")
+
+
+# ---- nginx ----------------------------------------------------------------------------------
+
+NGINX_MAIN = """\
+daemon off;
+master_process on;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 100000;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+{servers}
+}}
+"""
+
+ORIGIN_SERVER = """\
+    server {{
+        listen {LOOPBACK}:{port};
+        location = /small {{ default_type text/plain; return 200 "hello from the origin\\n"; }}
+        location / {{ root {dir}/www; }}
+    }}
+"""
+
+PROXY_SERVER = """\
+    upstream up_{port} {{ server {LOOPBACK}:{upstream}; keepalive 256; }}
+    server {{
+        listen {LOOPBACK}:{port};
+        location / {{
+            proxy_pass http://up_{port};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering on;
+        }}
+    }}
+"""
+
+
+def nginx_conf(work: Path, servers: str) -> Path:
+    work.mkdir(parents=True, exist_ok=True)
+    conf = work / "nginx.conf"
+    conf.write_text(NGINX_MAIN.format(dir=work, servers=servers))
+    return conf
+
+
+@contextmanager
+def nginx(work: Path, servers: str) -> Iterator[psutil.Process]:
+    nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
+    conf = nginx_conf(work, servers)
+    with process([nginx_bin, "-p", str(work), "-c", str(conf)], work / "nginx.out") as proc:
+        yield proc
+
+
+# ---- wrk ------------------------------------------------------------------------------------
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+SIZE = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+
+
+def parse_wrk(out: str) -> tuple[float, float, float, float, int]:
+    def latency(pct: str) -> float:
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+        return float(m.group(1)) * UNITS[m.group(2)] if m else float("nan")
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    tm = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", out)
+    mib = float(tm.group(1)) * SIZE[tm.group(2)] / ONE_MIB if tm else 0.0
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"wrk saw {errors.group(1)} non-2xx responses:\n{out}")
+    return rps, latency("50"), latency("99"), mib, total
+
+
+def cpu_seconds(procs: Sequence[psutil.Process]) -> float:
+    total = 0.0
+    for proc in procs:
+        for p in [proc, *proc.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+    return total
+
+
+def run_wrk(
+    url: str, host: str, conns: int, duration: float, procs: Sequence[psutil.Process]
+) -> tuple[float, float, float, float, float]:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("wrk is missing: apt-get install wrk (./dev test installs it)")
+    argv = [wrk, "-t1", f"-c{conns}", f"-d{duration}s", "--latency", "-H", f"Host: {host}", url]
+    cpu0 = cpu_seconds(procs)
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(procs) - cpu0
+    rps, p50, p99, mib, total = parse_wrk(out)
+    return rps, p50, p99, mib, 1000.0 * cpu / max(total, 1)
+
+
+# ---- the rows -------------------------------------------------------------------------------
+
+WORKLOADS = (("small c50", "/small", 50), ("small c200", "/small", 200), ("1MiB c50", "/1m", 50))
+
+
+def measure(
+    row: str, base: str, host: str, procs: Sequence[psutil.Process], duration: float
+) -> list[Result]:
+    results = []
+    for name, path, conns in WORKLOADS:
+        run_wrk(base + path, host, conns, 1.0, procs)  # warm up
+        rps, p50, p99, mib, cpu = run_wrk(base + path, host, conns, duration, procs)
+        results.append(Result(row, name, rps, p50, p99, mib, cpu))
+        print(
+            f"  {row:11} {name:11} {rps:10.0f} req/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms",
+            flush=True,
+        )
+    return results
+
+
+def kokoa_topology(
+    work: Path, origin_port: int, stack: ExitStack
+) -> tuple[str, list[psutil.Process]]:
+    layout = Layout.choose(work, nodes=1, fixed=False)
+    layout = Layout(root=work, origin_port=origin_port, nodes=layout.nodes, host="bench.test")
+    write_pki(layout)
+    node = layout.nodes[0]
+    ingress = ingress_config(layout, node)
+    ingress["log"] = {"level": "warning", "format": "json"}
+    (work / "ingress.yaml").write_text(yaml.safe_dump(ingress))
+    agent = agent_config(layout)
+    agent["log"] = {"level": "warning", "format": "json"}
+    (work / "agent.yaml").write_text(yaml.safe_dump(agent))
+    procs = [
+        stack.enter_context(
+            process(
+                kokoa_command("ingress", "run", "--config", "ingress.yaml"),
+                work / "ingress.log",
+                work,
+            )
+        ),
+        stack.enter_context(
+            process(
+                kokoa_command("edge", "run", "--config", "agent.yaml"), work / "agent.log", work
+            )
+        ),
+    ]
+    wait_http(f"http://{LOOPBACK}:{node.http}/small", layout.host)
+    return f"http://{LOOPBACK}:{node.http}", procs
+
+
+def raw_quic(duration: float) -> dict[str, float]:
+    """The transport ceiling, measured by bench/quic_raw.py in its own processes."""
+    script = ROOT / "bench" / "quic_raw.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--json", "--duration", str(duration)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    import json
+
+    data: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return data
+
+
+def table(results: list[Result], raw: dict[str, float]) -> str:
+    by = {(r.row, r.workload): r for r in results}
+    lines = [
+        f"{'row':11} {'workload':11} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'MiB/s':>8} "
+        f"{'cpu ms/req':>10} {'vs direct':>9} {'vs 2hop':>8} {'vs rawQUIC':>10}",
+    ]
+    for r in results:
+        direct = by[("direct", r.workload)]
+        hop = by[("nginx-2hop", r.workload)]
+        raw_rate = (
+            raw.get("exchanges_per_s", float("nan")) if "small" in r.workload else float("nan")
+        )
+        vs_raw = r.rps / raw_rate if r.row == "kokoa" and raw_rate == raw_rate else float("nan")
+        lines.append(
+            f"{r.row:11} {r.workload:11} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
+            f"{r.mib_s:8.1f} {r.cpu_ms_per_req:10.3f} {r.rps / direct.rps:9.2f} "
+            f"{r.rps / hop.rps:8.2f} {vs_raw:10.2f}"
+        )
+    lines.append("")
+    lines.append(
+        f"raw aioquic (ours): {raw.get('exchanges_per_s', float('nan')):.0f} exchanges/s, "
+        f"{raw.get('bulk_mib_s', float('nan')):.0f} MiB/s bulk on one connection"
+    )
+    kokoa_small = by[("kokoa", "small c50")]
+    direct_small = by[("direct", "small c50")]
+    lines.append(
+        f"added p50 latency at 50 connections: {kokoa_small.p50_ms - direct_small.p50_ms:.2f} ms"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--skip-raw", action="store_true", help="skip the raw aioquic ceiling")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="kokoa-bench-") as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        www = work / "origin" / "www"
+        www.mkdir(parents=True)
+        (www / "1m").write_bytes(os.urandom(ONE_MIB))
+        origin_port, a_port, b_port = free_port(), free_port(), free_port()
+        origin = stack.enter_context(
+            nginx(
+                work / "origin",
+                ORIGIN_SERVER.format(LOOPBACK=LOOPBACK, port=origin_port, dir=work / "origin"),
+            )
+        )
+        hops = stack.enter_context(
+            nginx(
+                work / "hops",
+                PROXY_SERVER.format(LOOPBACK=LOOPBACK, port=a_port, upstream=b_port)
+                + PROXY_SERVER.format(LOOPBACK=LOOPBACK, port=b_port, upstream=origin_port),
+            )
+        )
+        for port in (origin_port, a_port, b_port):
+            wait_port(port)
+        results: list[Result] = []
+        print("measuring …", flush=True)
+        results += measure(
+            "direct", f"http://{LOOPBACK}:{origin_port}", "bench.test", [origin], args.duration
+        )
+        results += measure(
+            "nginx-2hop", f"http://{LOOPBACK}:{a_port}", "bench.test", [origin, hops], args.duration
+        )
+        kokoa_base, kokoa_procs = kokoa_topology(work / "kokoa", origin_port, stack)
+        results += measure("kokoa", kokoa_base, "bench.test", [origin, *kokoa_procs], args.duration)
+        stack.close()
+        raw = {} if args.skip_raw else raw_quic(args.duration)
+        print()
+        print(table(results, raw))
+
+
+if __name__ == "__main__":
+    main()
