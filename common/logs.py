@@ -1,0 +1,151 @@
+"""Structured logging on the standard library: one JSON object per line, secrets redacted.
+
+Each process's composition root calls `configure` once; modules log with
+``logging.getLogger(__name__)`` and put structured fields in ``extra``::
+
+    log.info("request", extra={"request_id": rid, "service": "web", "status": 200})
+
+gives ``{"ts": "2025-01-01T12:00:00.000Z", "level": "info", "logger": "ingress.public",
+"msg": "request", "request_id": "…", "service": "web", "status": 200}``.
+
+Fields whose key names a secret (authorization, cookie, set-cookie, token, password, secret,
+or ends in -token/-password/-secret, with `_` read as `-`, in any case) are replaced by
+"[redacted]", also inside nested mappings and in (name, value) header pairs. The message text
+itself is not inspected: never format secrets into it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import IO, Any, Literal
+
+REDACTED = "[redacted]"
+SENSITIVE_KEYS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "token", "password", "secret"}
+)
+SENSITIVE_SUFFIXES = ("-token", "-password", "-secret")
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+LEVELS |= {"error": logging.ERROR, "critical": logging.CRITICAL}
+# Attributes every LogRecord has; anything else on a record came from `extra`.
+_RECORD_KEYS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+def configure(
+    level: str = "info",
+    fmt: Literal["json", "text"] = "json",
+    stream: IO[str] | None = None,
+) -> None:
+    """Send every log record of `level` and above to `stream` (default: stderr) in `fmt`.
+
+    Replaces the handler an earlier call installed on the root logger, so calling it again
+    reconfigures instead of duplicating output; handlers installed by others (pytest's log
+    capture, for one) stay.
+
+    Raises:
+        ValueError: unknown level or format.
+    """
+    numeric = LEVELS.get(level.lower())
+    if numeric is None:
+        raise ValueError(f"log level must be one of {', '.join(LEVELS)}, not {level!r}")
+    if fmt not in ("json", "text"):
+        raise ValueError(f"log format must be json or text, not {fmt!r}")
+    handler = _Handler(sys.stderr if stream is None else stream)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in root.handlers[:]:
+        if isinstance(old, _Handler):
+            root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+
+
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler `configure` installs, so that a second call can find and replace it."""
+
+
+def is_sensitive(key: str) -> bool:
+    """Whether a field or header named `key` holds a secret."""
+    name = key.lower().replace("_", "-")
+    return name in SENSITIVE_KEYS or name.endswith(SENSITIVE_SUFFIXES)
+
+
+def redact(key: str, value: object) -> object:
+    """`value` with secrets replaced: the whole value if `key` is sensitive, else nested ones."""
+    if is_sensitive(key):
+        return REDACTED
+    return _redact_nested(value)
+
+
+def _redact_nested(value: object) -> object:
+    if isinstance(value, Mapping):
+        return {str(k): redact(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_pair(item) for item in value]
+    return value
+
+
+def _redact_pair(item: object) -> object:
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str | bytes):
+        name = item[0].decode("latin-1") if isinstance(item[0], bytes) else item[0]
+        return [name, redact(name, item[1])]
+    return _redact_nested(item)
+
+
+def extra_fields(record: logging.LogRecord) -> dict[str, object]:
+    """The fields given through `extra`, redacted."""
+    return {
+        key: redact(key, value)
+        for key, value in record.__dict__.items()
+        if key not in _RECORD_KEYS and not key.startswith("_")
+    }
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    moment = datetime.fromtimestamp(record.created, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    return str(value)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ts, level, logger, msg, extra fields, exc, stack."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in extra_fields(record).items():
+            entry.setdefault(key, value)  # an extra field never hides a standard one
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=_json_default, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record for a terminal: ts level logger: msg key=value …, then traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = " ".join(
+            f"{key}={json.dumps(value, default=_json_default, ensure_ascii=False)}"
+            for key, value in extra_fields(record).items()
+        )
+        line = f"{_timestamp(record)} {record.levelname.lower():<8} {record.name}: "
+        line += record.getMessage() + (f" {fields}" if fields else "")
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        if record.stack_info:
+            line += "\n" + self.formatStack(record.stack_info)
+        return line
