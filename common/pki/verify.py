@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.x509.verification import PolicyBuilder, Store, Subject, VerificationError
+from cryptography.x509.verification import (
+    PolicyBuilder,
+    ServerVerifier,
+    Store,
+    Subject,
+    VerificationError,
+)
 
 from common.pki.identity import (
     EKU_BY_ROLE,
@@ -51,7 +57,7 @@ def verify_peer(
             builder.build_client_verifier().verify(leaf, list(intermediates))
         else:
             subject = _subject(server_name) if server_name else _own_subject(leaf)
-            builder.build_server_verifier(subject).verify(leaf, list(intermediates))
+            _server_verifier(builder, subject).verify(leaf, list(intermediates))
     except VerificationError as exc:
         raise PkiError(f"{role} certificate rejected: {exc}") from exc
     return _check_leaf(leaf, role)
@@ -74,7 +80,18 @@ def _subject(server_name: str) -> Subject:
     try:
         return x509.IPAddress(ipaddress.ip_address(server_name))
     except ValueError:
+        pass
+    try:
         return x509.DNSName(server_name)
+    except ValueError:  # not an A-label
+        raise PkiError(f"{server_name!r} is not a DNS name or IP address") from None
+
+
+def _server_verifier(builder: PolicyBuilder, subject: Subject) -> ServerVerifier:
+    try:
+        return builder.build_server_verifier(subject)
+    except ValueError:  # not a valid DNS name
+        raise PkiError(f"{subject.value!r} is not a DNS name or IP address") from None
 
 
 def _own_subject(leaf: x509.Certificate) -> Subject:

@@ -184,6 +184,19 @@ def test_refuses_leaf_issued_by_a_leaf(ca: CA) -> None:
         pki.verify_peer(leaf, [agent], [ca[1]], role="agent")
 
 
+@pytest.mark.parametrize("name", ["ä.test", "*.in-1.test", " in-1.test", "in-1.test.", "a" * 300])
+def test_refuses_malformed_server_name(ca: CA, ingress: x509.Certificate, name: str) -> None:
+    with pytest.raises(pki.PkiError, match="is not a DNS name or IP address"):
+        pki.verify_peer(ingress, [], [ca[1]], role="ingress", server_name=name)
+
+
+def test_server_name_is_case_insensitive_and_must_match(ca: CA, ingress: x509.Certificate) -> None:
+    assert pki.verify_peer(ingress, [], [ca[1]], role="ingress", server_name="IN-1.Test")
+    for name in ("other.test", "127.0.0.2", "::1"):
+        with pytest.raises(pki.PkiError, match="no matching subjectAltName"):
+            pki.verify_peer(ingress, [], [ca[1]], role="ingress", server_name=name)
+
+
 def test_refuses_without_roots(agent: x509.Certificate) -> None:
     with pytest.raises(pki.PkiError, match="no trusted CA"):
         pki.verify_peer(agent, [], [], role="agent")
