@@ -123,11 +123,13 @@ def show(
         certs = pki.load_certificates(cert)
     except pki.PkiError as exc:
         _fail(str(exc))
-    for index, certificate in enumerate(certs):
-        if index:
-            typer.echo("")
-        for label, value in _describe(certificate):
-            typer.echo(f"{label + ':':<13} {value}")
+    blocks = []
+    for index, certificate in enumerate(certs, 1):
+        try:
+            blocks.append("\n".join(f"{k + ':':<13} {v}" for k, v in _describe(certificate)))
+        except ValueError as exc:  # extensions are parsed on first access
+            _fail(f"{cert}: certificate {index} cannot be parsed: {exc}")
+    typer.echo("\n\n".join(blocks))
 
 
 def _describe(cert: x509.Certificate) -> Iterator[tuple[str, str]]:

@@ -88,3 +88,5 @@ def extension_value(cert: x509.Certificate, kind: type[_E]) -> _E | None:
         return cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
         return None
+    except ValueError as exc:  # extensions are parsed on first access
+        raise PkiError(f"certificate extensions cannot be parsed: {exc}") from None

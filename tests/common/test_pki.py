@@ -9,7 +9,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from common import pki
 from common.transport import PeerIdentity
@@ -195,6 +197,17 @@ def test_malformed_identity_uri(uri: str) -> None:
         pki.parse_identity_uri(uri)
 
 
+@given(st.text() | st.from_regex(r"urn:kokoa:(org:[a-z0-9:]{0,5}:)?(agent|ingress):.{0,8}"))
+@example("urn:kokoa:org:a:agent:b")
+def test_parse_identity_uri_parses_or_raises_pki_error(uri: str) -> None:
+    """The fuzz invariant: a canonical identity URI, or PkiError; anything else is a bug."""
+    try:
+        parsed = pki.parse_identity_uri(uri)
+    except pki.PkiError:
+        return
+    assert pki.identity_uri(*parsed) == uri
+
+
 def test_identity_needs_a_kokoa_uri(ca: CA) -> None:
     with pytest.raises(pki.PkiError, match="no subject alternative name"):
         pki.identity_from_certificate(ca[1])
@@ -230,3 +243,24 @@ def test_identity_needs_exactly_one_valid_kokoa_uri(ca: CA, uris: list[str], mes
     sans += [x509.UniformResourceIdentifier(u) for u in uris]
     with pytest.raises(pki.PkiError, match=message):
         pki.identity_from_certificate(_leaf_with_sans(ca, sans))
+
+
+def test_unparseable_extensions_are_a_pki_error(ca: CA) -> None:
+    garbage = x509.UnrecognizedExtension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x03junk")
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")]))
+        .issuer_name(ca[1].subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(garbage, critical=False)
+        .sign(ca[0], hashes.SHA256())
+    )
+    with pytest.raises(pki.PkiError, match="extensions cannot be parsed"):
+        pki.identity_from_certificate(cert)
+    with pytest.raises(pki.PkiError):
+        pki.verify_peer(cert, [], [ca[1]], role="agent")

@@ -5,9 +5,13 @@ from __future__ import annotations
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtensionOID
 from typer.testing import CliRunner
 
 from common import pki
@@ -161,6 +165,28 @@ def test_show_errors(tmp_path: Path) -> None:
     (tmp_path / "junk.pem").write_text("junk")
     code, _, err = run("show", tmp_path / "junk.pem")
     assert code == 1 and "no valid PEM certificate" in err
+
+
+def test_show_unparseable_certificate(tmp_path: Path) -> None:
+    ca_key, ca_cert = pki.create_ca()
+    garbage = x509.UnrecognizedExtension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x03junk")
+    now = datetime.now(UTC)
+    bad = (
+        x509.CertificateBuilder()
+        .subject_name(ca_cert.subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(garbage, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pki.write_certificate(tmp_path / "bad.pem", ca_cert, bad)
+    code, out, err = run("show", tmp_path / "bad.pem")
+    assert code == 1
+    assert "certificate 2 cannot be parsed" in err
+    assert out == ""
 
 
 def test_through_the_kokoa_console_script(tmp_path: Path) -> None:
