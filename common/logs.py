@@ -16,6 +16,7 @@ itself is not inspected: never format secrets into it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -30,6 +31,7 @@ SENSITIVE_KEYS = frozenset(
 SENSITIVE_SUFFIXES = ("-token", "-password", "-secret")
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 LEVELS |= {"error": logging.ERROR, "critical": logging.CRITICAL}
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 # Attributes every LogRecord has; anything else on a record came from `extra`.
 _RECORD_KEYS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -67,6 +69,7 @@ class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler `configure` installs, so that a second call can find and replace it."""
 
 
+@functools.lru_cache(maxsize=1024)  # a pure function of a few dozen field and header names
 def is_sensitive(key: str) -> bool:
     """Whether a field or header named `key` holds a secret."""
     name = key.lower().replace("_", "-")
@@ -81,6 +84,8 @@ def redact(key: str, value: object) -> object:
 
 
 def _redact_nested(value: object) -> object:
+    if type(value) in _SCALARS:  # the common case, first
+        return value
     if isinstance(value, Mapping):
         return {str(k): redact(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -104,9 +109,21 @@ def extra_fields(record: logging.LogRecord) -> dict[str, object]:
     }
 
 
-def _timestamp(record: logging.LogRecord) -> str:
-    moment = datetime.fromtimestamp(record.created, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+class _Clock:
+    """ISO-8601 UTC timestamps with milliseconds, formatting the date and time once a second."""
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def timestamp(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:
+            moment = datetime.fromtimestamp(second, UTC)
+            self._second, self._prefix = second, moment.strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._prefix}.{int((created - second) * 1000):03d}Z"
 
 
 def _json_default(value: object) -> str:
@@ -118,9 +135,13 @@ def _json_default(value: object) -> str:
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: ts, level, logger, msg, extra fields, exc, stack."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._clock = _Clock()
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": _timestamp(record),
+            "ts": self._clock.timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -137,12 +158,18 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     """One line per record for a terminal: ts level logger: msg key=value …, then traceback."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._clock = _Clock()
+
     def format(self, record: logging.LogRecord) -> str:
         fields = " ".join(
             f"{key}={json.dumps(value, default=_json_default, ensure_ascii=False)}"
             for key, value in extra_fields(record).items()
         )
-        line = f"{_timestamp(record)} {record.levelname.lower():<8} {record.name}: "
+        line = (
+            f"{self._clock.timestamp(record.created)} {record.levelname.lower():<8} {record.name}: "
+        )
         line += record.getMessage() + (f" {fields}" if fields else "")
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)

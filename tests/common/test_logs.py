@@ -188,3 +188,23 @@ def test_text_format() -> None:
     assert rest[0] == "Traceback (most recent call last):"
     assert rest[-1] == "ValueError: bad"
     assert "s3cret" not in text
+
+
+TIMESTAMPS = [
+    (0.0, "1970-01-01T00:00:00.000Z"),
+    (0.9999, "1970-01-01T00:00:00.999Z"),
+    (1.0, "1970-01-01T00:00:01.000Z"),
+    (1_735_732_800.25, "2025-01-01T12:00:00.250Z"),
+    (1_735_732_800.75, "2025-01-01T12:00:00.750Z"),
+    (1_735_732_801.5, "2025-01-01T12:00:01.500Z"),
+    (0.5, "1970-01-01T00:00:00.500Z"),
+]
+
+
+def test_timestamps_across_seconds() -> None:
+    """One formatter, so the per-second cache is exercised going forwards and backwards."""
+    json_formatter, text_formatter = logs.JsonFormatter(), logs.TextFormatter()
+    for created, ts in TIMESTAMPS:
+        record = logging.makeLogRecord({"msg": "m", "created": created})
+        assert json.loads(json_formatter.format(record))["ts"] == ts
+        assert text_formatter.format(record).startswith(ts + " ")
