@@ -245,14 +245,17 @@ class AgentSession:
         self._drain_reason = reason
 
     async def drain(self, reason: str) -> None:
-        """Tell the agent we are going away (it keeps serving streams in flight)."""
+        """Tell the agent this node is going away and will close the connection.
+
+        The node keeps leasing streams on it until then: requests in flight and those still
+        arriving on the public connections being drained are served, not refused.
+        """
         self._drain_reason = reason
         if self.agent is not None:
             await self._send_drain()
 
     async def _send_drain(self) -> None:
-        assert self.agent is not None and self._drain_reason is not None
-        self._pool.drain(self.agent)
+        assert self._drain_reason is not None
         try:
             await self._send(encode_control(Drain(self._drain_reason)))
         except (SessionClosed, ConnectionClosed):

@@ -207,8 +207,11 @@ async def test_drain_from_the_ingress_reaches_every_agent(ingress: Ingress) -> N
         await ingress.tunnel.drain("node shutting down")
         for agent in both:
             assert await agent.receive() == Drain("node shutting down")
-        with pytest.raises(NoAgentAvailable):
-            await ingress.pool.lease("web")
+        # Until the node closes the connections, late requests are still served.
+        leases = [await ingress.pool.lease("web") for _ in range(2)]
+        assert {lease.agent for lease in leases} == {"agent-1", "agent-2"}
+        for lease in leases:
+            lease.release()
 
 
 async def test_an_agent_connecting_while_draining_is_told_at_once(ingress: Ingress) -> None:
@@ -216,8 +219,6 @@ async def test_an_agent_connecting_while_draining_is_told_at_once(ingress: Ingre
     async with agents(ingress, "agent-1") as (agent,):
         await agent.hello(("web",))
         assert await agent.receive() == Drain("bye")
-        with pytest.raises(NoAgentAvailable):
-            await ingress.pool.lease("web")
 
 
 async def test_services_replaces_the_claim(ingress: Ingress) -> None:
