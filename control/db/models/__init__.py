@@ -1,0 +1,28 @@
+"""All ORM models; importing this package registers every table on `Base.metadata`."""
+
+from control.db.base import Base
+from control.db.models.accounts import (
+    ApiToken,
+    Invitation,
+    Membership,
+    Organisation,
+    User,
+    UserSession,
+)
+from control.db.models.audit import AuditEvent
+from control.db.models.resources import EdgeAgent, IngressNode, Service, ServiceAgent
+
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "Base",
+    "EdgeAgent",
+    "IngressNode",
+    "Invitation",
+    "Membership",
+    "Organisation",
+    "Service",
+    "ServiceAgent",
+    "User",
+    "UserSession",
+]
