@@ -1,0 +1,410 @@
+"""One client connection: HTTP/1.1 parsed by llhttp (httptools), requests served in order.
+
+An asyncio `Protocol` (as uvicorn's `httptools_impl`), so both directions have flow control
+without extra copies or tasks per read:
+
+* client → tunnel: body bytes go into the request's `RequestBody`, which pauses reading the
+  socket above its high-water mark until the exchange has written them to the tunnel;
+* tunnel → client: `drain` waits while the transport's write buffer is above its high-water
+  mark (`pause_writing`/`resume_writing`), so a slow client slows the agent.
+
+Requests are served one at a time. A pipelined request parsed while another is in flight is
+queued and reading pauses until its turn, so a connection buffers at most one socket read
+ahead. A malformed request is answered 400 (431, 408, …) and the connection closed, after
+the responses to the requests before it.
+
+Timeouts are deadlines checked by the server's sweeper (`expire`), not timers per request:
+a head must be complete `header_timeout` after its first byte (or after the connection was
+accepted), and an idle kept-alive connection closes after `keepalive_timeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import deque
+from typing import TYPE_CHECKING, cast
+
+import httptools
+
+from ingress.public.body import ClientGone, RequestBody
+from ingress.public.exchange import NOTHING, PARTIAL, Exchange
+from ingress.public.request import Rejected, bad_request, parse_head
+
+if TYPE_CHECKING:
+    from ingress.public.server import Listener
+
+log = logging.getLogger("kokoa.ingress.public")
+
+# What the parser is in the middle of.
+_IDLE, _HEAD, _BODY = 0, 1, 2
+# Why reading is paused (a bit each; reading resumes when none is left).
+_BODY_FULL, _QUEUED, _REFUSING = 1, 2, 4
+_LINGER = 2.0  # seconds to read and drop an unwanted request body before closing
+
+
+class HttpConnection(asyncio.Protocol):
+    """The HTTP/1.1 server side of one client connection; see the module docstring."""
+
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+        self.limits = listener.server.limits()
+        self.transport: asyncio.Transport | None = None
+        self.client = ("", 0)
+        self._parser = httptools.HttpRequestParser(self)
+        self._phase = _IDLE
+        self._deadline = math.inf
+        self._head_bytes = 0  # bytes received for the current head (or trailer section)
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._header_size = 0
+        self._body: RequestBody | None = None  # the body being parsed
+        self._body_total = 0  # body bytes parsed on this connection (for the gap check)
+        self._raw: RequestBody | None = None  # after an upgrade: where raw bytes go
+        self._active: Exchange | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._queue: deque[Exchange] = deque()
+        self._refused: Rejected | None = None  # to answer once the requests before it are
+        self._paused = 0
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._dead = False  # the parser hit an error: ignore what follows
+        self._lingering = False  # dropping the rest of a body nobody wants
+        self._linger_keep_alive = False
+        self.closed = False
+
+    # ---- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream transport (uvloop's are not asyncio.Transport subclasses: no isinstance).
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            address = str(peer[0])
+            if address.startswith("::ffff:") and "." in address:
+                address = address[7:]  # an IPv4 client of a dual-stack socket
+            self.client = (address, int(peer[1]))
+        self._deadline = self._now() + self.limits.header_timeout
+        self.listener.server.opened(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._raw is not None:
+            self._raw.push(data)
+            return
+        if self._dead:
+            return
+        phase = self._phase
+        if phase == _IDLE:
+            self._phase = phase = _HEAD
+            if self._active is None:
+                self._deadline = self._now() + self.limits.header_timeout
+        if phase == _HEAD:
+            self._head_bytes += len(data)
+        before = self._body_total
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._upgraded(data, exc.args[0])
+        except httptools.HttpParserCallbackError as exc:
+            self.refuse(_callback_problem(exc))
+        except httptools.HttpParserInvalidMethodError:
+            self.refuse(Rejected(501, "not_implemented", "this request method is not supported"))
+        except httptools.HttpParserError as exc:
+            self.refuse(bad_request(f"malformed request: {exc}"))
+        else:
+            self._check_sizes(len(data), before)
+
+    def _check_sizes(self, size: int, body_before: int) -> None:
+        limit = self.limits.max_header_bytes
+        if self._phase == _HEAD and self._head_bytes > limit:
+            self.refuse(_too_large())
+        elif self._phase == _BODY:
+            # Bytes that are not body: chunk framing, extensions, trailers. llhttp keeps none
+            # of them, but httptools buffers a header (or trailer) line until it ends.
+            delivered = self._body_total - body_before
+            self._head_bytes = size - delivered + (0 if delivered else self._head_bytes)
+            if self._head_bytes > limit:
+                self.refuse(_too_large())
+
+    def eof_received(self) -> bool:
+        if self._raw is not None:
+            self._raw.finish()  # the client half-closed its side of the pipe
+            return not self.listener.tls  # keep writing to it (TCP only)
+        if self._body is not None:
+            self._body.fail(ClientGone("the client closed the connection mid-body"))
+        active = self._active
+        if active is not None and not self._queue and active.request_complete:
+            active.keep_alive = False
+            return not self.listener.tls  # the response can still be sent
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        gone = ClientGone(f"the client connection was lost ({exc or 'closed'})")
+        for body in (self._body, self._raw):
+            if body is not None:
+                body.fail(gone)
+        self._queue.clear()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._wake_drain()
+        self.listener.server.closed(self)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_drain()
+
+    # ---- httptools callbacks ------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._phase = _HEAD
+        self._url = b""
+        self._headers = []
+        self._header_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._count(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        if self._phase != _HEAD:
+            return  # a trailer field: not carried by the tunnel (docs/protocol.md §5.2)
+        if value[-1:] in (b" ", b"\t"):
+            value = value.rstrip(b" \t")
+        self._headers.append((name.lower(), value))
+
+    def _count(self, size: int) -> None:
+        self._header_size += size
+        if self._header_size > self.limits.max_header_bytes:
+            raise _too_large()
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        request = parse_head(
+            parser.get_method(),
+            parser.get_http_version(),
+            self._url,
+            self._headers,
+            keep_alive=parser.should_keep_alive(),
+            upgrade=parser.should_upgrade(),
+        )
+        self._phase = _BODY
+        self._head_bytes = self._header_size = 0
+        body = None
+        if request.has_body or request.upgrade is not None:
+            body = self._body = RequestBody(self)
+        self._dispatch(Exchange(self, request, body))
+
+    def on_body(self, body: bytes) -> None:
+        self._body_total += len(body)
+        if self._body is not None:
+            self._body.push(body)
+
+    def on_message_complete(self) -> None:
+        self._phase = _IDLE
+        self._head_bytes = 0
+        body = self._body
+        if body is None or self._parser.should_upgrade():
+            return  # (the body of an upgrade is the raw pipe that follows)
+        body.finish()
+        self._body = None
+        if self._lingering:  # the rest of an unwanted body has been read and dropped
+            self._lingering = False
+            self._after_response(self._linger_keep_alive)
+
+    def _upgraded(self, data: bytes, offset: int) -> None:
+        self._raw, self._body = self._body, None
+        if self._raw is not None and offset < len(data):
+            self._raw.push(data[offset:])
+
+    # ---- requests in order --------------------------------------------------------------
+
+    def _dispatch(self, exchange: Exchange) -> None:
+        if self._active is None:
+            self._start(exchange)
+        else:
+            self._queue.append(exchange)
+            self._pause(_QUEUED)
+
+    def _start(self, exchange: Exchange) -> None:
+        self._active = exchange
+        self._deadline = math.inf
+        self._task = self.listener.server.spawn(exchange.run(), exchange.request_id)
+
+    def finished(self, exchange: Exchange, keep_alive: bool) -> None:
+        """The exchange is over (`keep_alive`: its response let the connection stay open);
+        serve the next request, or close."""
+        if exchange is not self._active:
+            return
+        self._active = self._task = None
+        if self.closed:
+            return
+        if exchange.responded == PARTIAL:
+            self.abort()  # the response was cut short: the client must see it fail
+            return
+        body = exchange.body
+        if self._refused is not None and exchange.responded == NOTHING:
+            self._answer(self._refused, exchange)
+        elif self._raw is not None or (body is not None and body.failed):
+            self._close()
+        elif body is not None and not body.done:
+            self._linger(body, keep_alive)
+        else:
+            self._after_response(keep_alive)
+
+    def _after_response(self, keep_alive: bool) -> None:
+        if not keep_alive or self.listener.server.draining:
+            self._close()
+        elif self._queue:
+            self._start(self._queue.popleft())
+            if not self._queue:
+                self._resume(_QUEUED)
+        elif self._refused is not None:
+            self._answer(self._refused, None)
+        else:
+            timeout = self.limits.header_timeout if self._phase else self.limits.keepalive_timeout
+            self._deadline = self._now() + timeout
+
+    def _linger(self, body: RequestBody, keep_alive: bool) -> None:
+        """Read and drop the rest of a body nobody wants, for a short while: closing with
+        unread data would reset the connection and could destroy the response in flight."""
+        body.discard()
+        self._lingering = True
+        self._linger_keep_alive = keep_alive
+        self._deadline = self._now() + _LINGER
+        self._resume(_BODY_FULL)
+
+    def refuse(self, rejected: Rejected) -> None:
+        """Answer a malformed request (after the responses before it), then close."""
+        self._dead = True  # nothing after a framing error can be trusted
+        self._raw = None
+        body, self._body = self._body, None
+        if body is not None:
+            body.fail(ClientGone(rejected.message))
+        active = self._active
+        if active is None:
+            self._answer(rejected, None)
+            return
+        self._refused = self._refused or rejected
+        self._pause(_REFUSING)
+        if body is not None and active.body is body and self._task is not None:
+            self._task.cancel()  # the request in flight is the malformed one
+
+    def _answer(self, rejected: Rejected, exchange: Exchange | None) -> None:
+        if exchange is not None:  # its access log line is written: no second one
+            exchange.status = rejected.status
+        self.listener.server.rejected(self, rejected, log_line=exchange is None)
+        self._close()
+
+    def expire(self, now: float) -> None:
+        """Called by the sweeper: enforce the head, keep-alive and linger deadlines."""
+        if now < self._deadline or self._active is not None or self.closed:
+            return
+        if self._phase == _HEAD and self._head_bytes:
+            self.refuse(_timed_out())
+        else:
+            self._close()
+
+    def shutdown(self) -> None:
+        """The server is draining: close now if idle, else after the response in flight."""
+        if self._active is None and (self._phase != _HEAD or not self._head_bytes):
+            self._close()
+
+    # ---- the exchange's side ------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(data)
+
+    def writelines(self, parts: tuple[bytes, ...] | list[bytes]) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.writelines(parts)
+
+    @property
+    def write_paused(self) -> bool:
+        return self._write_paused
+
+    async def drain(self) -> None:
+        """Wait until the client has taken enough of what was written.
+
+        Raises:
+            ClientGone: the connection is closed.
+        """
+        while self._write_paused and not self.closed:
+            waiter = asyncio.get_running_loop().create_future()
+            self._drain_waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._drain_waiter = None
+        if self.closed:
+            raise ClientGone("the client connection was lost")
+
+    def end_pipe(self) -> None:
+        """The tunnel side of a pipe ended: half-close toward the client, or close."""
+        transport = self.transport
+        if transport is None or self.closed:
+            return
+        if not self.listener.tls and transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
+
+    def _close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.abort()
+
+    # ---- ReadControl (for RequestBody) and helpers ---------------------------------------
+
+    def pause_reading(self) -> None:
+        self._pause(_BODY_FULL)
+
+    def resume_reading(self) -> None:
+        self._resume(_BODY_FULL)
+
+    def _pause(self, reason: int) -> None:
+        if not self._paused and self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+        self._paused |= reason
+
+    def _resume(self, reason: int) -> None:
+        if not self._paused & reason:
+            return
+        self._paused &= ~reason
+        if not self._paused and self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    def _wake_drain(self) -> None:
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+
+def _too_large() -> Rejected:
+    return Rejected(
+        431, "header_too_large", "the request header fields are too large", "header_too_large"
+    )
+
+
+def _timed_out() -> Rejected:
+    return Rejected(408, "header_timeout", "the request head took too long", "header_timeout")
+
+
+def _callback_problem(exc: httptools.HttpParserCallbackError) -> Rejected:
+    cause = exc.__context__
+    if isinstance(cause, Rejected):
+        return cause
+    log.error("request parser callback failed", exc_info=cause or exc)
+    return bad_request("the request could not be parsed")

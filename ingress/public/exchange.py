@@ -1,0 +1,442 @@
+"""One request through the tunnel: route, lease a stream, send, answer, log (the hot path).
+
+`Exchange.run` is the task the connection starts for each request, in order:
+
+1. route by Host and path (404 when no service has the host); on a redirecting listener,
+   answer 308 to HTTPS instead;
+2. lease a stream to an agent of the service (502 when none is connected, 503 when all are
+   busy) and write the REQUEST head; a body that arrived with the head goes in the same write;
+3. stream the rest of the body (`_upload`, its own task) while waiting for the RESPONSE head
+   (504 after `response_head_timeout`); a stream refused with BUSY or DRAINING before it
+   carried a body is tried again on another lease;
+4. frame the response for the client and pump it, each side awaiting the other's flow control;
+   a 101 turns both directions into a raw pipe.
+
+Failures before the response head are error pages (`pages.py`); after it, the connection is
+aborted so the client sees a truncated response. The client going away cancels the task,
+which resets the stream with CANCELLED. Each request ends with one `kokoa.ingress.access`
+line and its metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from common.streams import read_head
+from common.transport import ConnectionClosed, StreamReset, TransportError, TunnelStream
+from common.wire import (
+    ErrorCode,
+    HeadReader,
+    HeadTooLargeError,
+    ProtocolError,
+    ResponseHead,
+    encode_request,
+)
+from ingress.agents import AgentsBusy, NoAgentAvailable
+from ingress.metrics import ServiceMetrics
+from ingress.public import pages
+from ingress.public.body import ClientGone, RequestBody
+from ingress.public.forward import new_request_id, route_path, tunnel_head
+from ingress.public.pages import Problem
+from ingress.public.request import ClientRequest
+from ingress.public.response import CONTINUE, LAST_CHUNK, Framing, chunk, encode_head, upgrade_head
+from ingress.routing import Route
+
+if TYPE_CHECKING:
+    from ingress.public.connection import HttpConnection
+
+log = logging.getLogger("kokoa.ingress.public")
+access_log = logging.getLogger("kokoa.ingress.access")
+
+READ_SIZE = 256 * 1024
+_ATTEMPTS = 3  # leases per request when agents refuse a stream with BUSY or DRAINING
+_RETRY = frozenset((ErrorCode.BUSY, ErrorCode.DRAINING))
+# How far the response got (`Exchange.responded`).
+NOTHING, PARTIAL, COMPLETE = 0, 1, 2
+
+
+class Exchange:
+    """One request and its response; see the module docstring."""
+
+    __slots__ = (
+        "_main",
+        "_upload_task",
+        "agent",
+        "body",
+        "conn",
+        "error",
+        "keep_alive",
+        "request",
+        "request_id",
+        "responded",
+        "sent",
+        "service",
+        "started",
+        "status",
+    )
+
+    def __init__(self, conn: HttpConnection, request: ClientRequest, body: RequestBody | None):
+        self.conn = conn
+        self.request = request
+        self.body = body
+        self.request_id = new_request_id()
+        self.service = "-"
+        self.agent = "-"
+        self.status = 0
+        self.sent = 0  # response body bytes written to the client
+        self.started = time.monotonic()
+        self.error: str | None = None
+        self.keep_alive = request.keep_alive
+        self.responded = NOTHING
+        self._main: asyncio.Task[None] | None = None
+        self._upload_task: asyncio.Task[None] | None = None
+
+    @property
+    def request_complete(self) -> bool:
+        """The client has sent the whole request (head and body)."""
+        return self.body is None or self.body.done
+
+    async def run(self) -> None:
+        """Serve the request; never raises but cancellation (the client went away)."""
+        self._main = asyncio.current_task()
+        try:
+            await self._serve()
+        except asyncio.CancelledError:
+            self.error = self.error or "client went away"
+            raise
+        except Exception as exc:  # a bug: log it, never show it
+            log.error("request %s failed", self.request_id, exc_info=exc)
+            self.error = f"internal error: {exc!r}"
+            self._fail(Problem(500, "internal_error", "the ingress failed to handle the request"))
+        finally:
+            if self._upload_task is not None:
+                self._upload_task.cancel()
+            self._log()
+            self.conn.finished(self, self.keep_alive)
+
+    async def _serve(self) -> None:
+        listener = self.conn.listener
+        if listener.redirect_port is not None:
+            self._redirect(listener.redirect_port)
+            return
+        server = listener.server
+        request = self.request
+        route = server.gateway.route(request.host, route_path(request.target))
+        if route is None:
+            server.metrics.reject("unknown_host")
+            self._problem(pages.unknown_host(request.host))
+            return
+        self.service = route.service
+        metrics = server.metrics.service(route.service)
+        metrics.in_flight.inc()
+        try:
+            await self._proxy(route, metrics)
+        finally:
+            metrics.in_flight.dec()
+            received = 0 if self.body is None else self.body.received
+            seconds = time.monotonic() - self.started
+            metrics.count(self.status or 499, seconds, received, self.sent)
+
+    # ---- through the tunnel -------------------------------------------------------------
+
+    async def _proxy(self, route: Route, metrics: ServiceMetrics) -> None:
+        conn = self.conn
+        try:
+            head = tunnel_head(
+                self.request,
+                route,
+                request_id=self.request_id,
+                client=conn.client,
+                scheme=conn.listener.scheme,
+            )
+            payload = encode_request(head, max_size=conn.limits.max_head_size)
+        except HeadTooLargeError:
+            self._problem(Problem(431, "header_too_large", "the request head is too large"))
+            return
+        except ValueError as exc:
+            log.info("request %s not representable: %s", self.request_id, exc)
+            self._problem(Problem(400, "bad_request", "the request is malformed"))
+            return
+        gateway = conn.listener.server.gateway
+        for attempt in range(_ATTEMPTS):
+            try:
+                lease = await gateway.lease(route.service)
+            except AgentsBusy:
+                self._problem(pages.agents_busy(route.service))
+                return
+            except NoAgentAvailable:
+                self._problem(pages.no_agent(route.service))
+                return
+            async with lease:
+                self.agent = lease.agent
+                retry = attempt + 1 < _ATTEMPTS and not self.request.has_body
+                if not await self._through(lease.stream, payload, metrics, retry=retry):
+                    return
+
+    async def _through(
+        self, stream: TunnelStream, payload: bytes, metrics: ServiceMetrics, *, retry: bool
+    ) -> bool:
+        """Send the request on `stream` and answer the client; True to try another lease."""
+        try:
+            await self._exchange(stream, payload)
+        except StreamReset as exc:  # the agent reset the stream
+            metrics.reset(exc.code)
+            self.error = f"stream reset by the agent: {_code_name(exc.code)}"
+            if retry and exc.code in _RETRY and self.responded == NOTHING:
+                return True
+            self._fail(pages.for_reset(exc.code, self.service))
+        except ConnectionClosed as exc:
+            self.error = f"tunnel connection lost: {exc}"
+            self._fail(
+                Problem(
+                    502, "agent_lost", f"the connection to the agent of {self.service} was lost"
+                )
+            )
+        except ProtocolError as exc:  # the agent sent something malformed
+            _reset(stream, exc.code)
+            metrics.reset(exc.code)
+            self.error = f"{exc.code.name}: {exc.message}"
+            self._fail(Problem(502, "bad_gateway", f"the agent of {self.service} answered badly"))
+        except TimeoutError:
+            _reset(stream, ErrorCode.CANCELLED)
+            metrics.reset(ErrorCode.CANCELLED)
+            self.error = "no response head in time"
+            self._fail(Problem(504, "agent_timeout", f"no answer from {self.service} in time"))
+        except BaseException:  # cancelled (the client went away), or a bug
+            _reset(stream, ErrorCode.CANCELLED)
+            metrics.reset(ErrorCode.CANCELLED)
+            raise
+        finally:
+            self._stop_upload(stream)
+        return False
+
+    def _stop_upload(self, stream: TunnelStream) -> None:
+        """The response is over: a body still being uploaded is not wanted any more."""
+        task = self._upload_task
+        if task is not None and not task.done():
+            task.cancel()
+            _reset(stream, ErrorCode.CANCELLED)
+
+    async def _exchange(self, stream: TunnelStream, payload: bytes) -> None:
+        body = self.body
+        request = self.request
+        if body is None:
+            await stream.write(payload)
+            await stream.write_eof()
+        elif request.upgrade is not None:
+            await stream.write(payload)  # the raw pipe waits for the 101
+        elif body.done:
+            await stream.write(payload + body.take_all())
+            await stream.write_eof()
+        else:
+            await stream.write(payload)
+            self._upload_task = self.conn.listener.server.spawn(
+                self._upload(stream, body), f"upload {self.request_id}"
+            )
+        async with asyncio.timeout(self.conn.limits.response_head_timeout):
+            head, leftover = await read_head(
+                stream, HeadReader.response(self.conn.limits.max_head_size)
+            )
+        assert isinstance(head, ResponseHead)  # a response reader yields response heads
+        if request.upgrade is not None:
+            if head.status == 101:
+                await self._pipe(stream, head, leftover, body)
+                return
+            await stream.write_eof()  # refused: the request had no body after all
+            self.keep_alive = False
+        elif head.status == 101:
+            raise ProtocolError(ErrorCode.PROTOCOL_ERROR, "101 to a request without upgrade")
+        await self._respond(stream, head, leftover)
+
+    async def _upload(self, stream: TunnelStream, body: RequestBody) -> None:
+        """Client → tunnel: the body (after a 101, raw bytes) until its end, then FIN."""
+        try:
+            if self.request.expect_continue and not body.received:
+                self.conn.write(CONTINUE)
+            while data := await body.take():
+                await stream.write(data)
+            await stream.write_eof()
+        except ClientGone:
+            _reset(stream, ErrorCode.CANCELLED)  # the connection cancels the exchange too
+        except TransportError:
+            pass  # the agent stopped reading (it answered early) or the tunnel went away
+
+    # ---- toward the client --------------------------------------------------------------
+
+    async def _respond(self, stream: TunnelStream, head: ResponseHead, leftover: bytes) -> None:
+        request = self.request
+        data, framing, size, keep_alive = encode_head(
+            head,
+            self.request_id.encode(),
+            head_request=request.method == "HEAD",
+            http10=request.http10,
+            keep_alive=self._can_keep_alive(),
+        )
+        self.keep_alive = keep_alive
+        self.status = head.status
+        self.responded = PARTIAL
+        if framing is Framing.LENGTH:
+            await self._sized(stream, data, leftover, size)
+        elif framing is Framing.CHUNKED:
+            await self._chunked(stream, data, leftover)
+        elif framing is Framing.CLOSE:
+            await self._until_fin(stream, data, leftover)
+        else:
+            self.conn.write(data)
+            await _expect_fin(stream, leftover)
+        self.responded = COMPLETE
+
+    async def _sized(self, stream: TunnelStream, head: bytes, data: bytes, size: int) -> None:
+        conn = self.conn
+        remaining = size - len(data)
+        if remaining < 0:
+            raise ProtocolError(ErrorCode.PROTOCOL_ERROR, "response body over its content-length")
+        conn.write(head)
+        if data:
+            conn.write(data)
+        while remaining:
+            if conn.write_paused:
+                await conn.drain()
+            data = await stream.read(min(READ_SIZE, remaining))
+            if not data:
+                raise ProtocolError(
+                    ErrorCode.PROTOCOL_ERROR, "response body under its content-length"
+                )
+            conn.write(data)
+            remaining -= len(data)
+            self.sent += len(data)
+        await _expect_fin(stream, b"")
+
+    async def _chunked(self, stream: TunnelStream, head: bytes, data: bytes) -> None:
+        conn = self.conn
+        conn.write(head)
+        if data:
+            conn.writelines(chunk(data))
+            self.sent += len(data)
+        while True:
+            if conn.write_paused:
+                await conn.drain()
+            data = await stream.read(READ_SIZE)
+            if not data:
+                break
+            conn.writelines(chunk(data))
+            self.sent += len(data)
+        conn.write(LAST_CHUNK)
+
+    async def _until_fin(self, stream: TunnelStream, head: bytes, data: bytes) -> None:
+        self.conn.write(head)
+        await self._forward(stream, data)
+
+    async def _forward(self, stream: TunnelStream, data: bytes) -> None:
+        """Tunnel → client, unframed, from `data` on until FIN."""
+        conn = self.conn
+        while data:
+            conn.write(data)
+            self.sent += len(data)
+            if conn.write_paused:
+                await conn.drain()
+            data = await stream.read(READ_SIZE)
+
+    async def _pipe(
+        self, stream: TunnelStream, head: ResponseHead, data: bytes, body: RequestBody | None
+    ) -> None:
+        """After a 101: raw bytes both ways until both sides finished."""
+        conn = self.conn
+        self.keep_alive = False
+        self.status = 101
+        self.responded = PARTIAL
+        conn.write(upgrade_head(head, self.request_id.encode()))
+        if body is not None:
+            self._upload_task = conn.listener.server.spawn(
+                self._upload(stream, body), f"pipe {self.request_id}"
+            )
+        await self._forward(stream, data)
+        conn.end_pipe()
+        if self._upload_task is not None:
+            await self._upload_task
+        self.responded = COMPLETE
+
+    # ---- answers of our own -------------------------------------------------------------
+
+    def _problem(self, problem: Problem) -> None:
+        """Answer with an error page (nothing was sent yet)."""
+        self.status = problem.status
+        self.keep_alive = keep_alive = self._can_keep_alive()
+        page = pages.render(problem, self.request_id, self.request.accept, keep_alive=keep_alive)
+        self.conn.write(page)
+        self.responded = COMPLETE
+
+    def _fail(self, problem: Problem) -> None:
+        """An error page if nothing was sent yet; else cut the response short."""
+        if self.responded == NOTHING:
+            self._problem(problem)
+        else:
+            self.keep_alive = False
+            self.conn.abort()
+
+    def _redirect(self, port: int) -> None:
+        request = self.request
+        authority = request.host if port == 443 else f"{request.host}:{port}"
+        target = "/" if request.target == "*" else request.target
+        location = f"https://{authority}{target}".encode()
+        self.conn.listener.server.metrics.reject("redirected")
+        self.status = 308
+        self.keep_alive = keep_alive = self._can_keep_alive()
+        self.conn.write(
+            b"HTTP/1.1 308 Permanent Redirect\r\nlocation: %s\r\ncontent-length: 0\r\n"
+            b"x-request-id: %s\r\n%s\r\n"
+            % (location, self.request_id.encode(), b"" if keep_alive else b"connection: close\r\n")
+        )
+        self.responded = COMPLETE
+
+    def _can_keep_alive(self) -> bool:
+        """Whether the response may promise to keep the connection open: the client wants
+        it, its whole request was read, and the server is not draining."""
+        server = self.conn.listener.server
+        return self.keep_alive and self.request_complete and not server.draining
+
+    def _log(self) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        request = self.request
+        access_log.info(
+            "request",
+            extra={
+                "request_id": self.request_id,
+                "service": self.service,
+                "agent": self.agent,
+                "method": request.method,
+                "target": request.target,
+                "host": request.authority,
+                "status": self.status or 499,
+                "bytes_in": 0 if self.body is None else self.body.received,
+                "bytes_out": self.sent,
+                "duration_ms": round((time.monotonic() - self.started) * 1000, 3),
+                "client": self.conn.client[0],
+                "node": self.conn.listener.server.node,
+                "error": self.error,
+            },
+        )
+
+
+async def _expect_fin(stream: TunnelStream, data: bytes) -> None:
+    """The response has no (more) body: the stream must end here."""
+    if data or await stream.read(1):
+        raise ProtocolError(ErrorCode.PROTOCOL_ERROR, "response body bytes where none belong")
+
+
+def _reset(stream: TunnelStream, code: ErrorCode) -> None:
+    try:
+        stream.reset(code)
+    except TransportError:
+        pass  # the connection is already gone
+
+
+def _code_name(code: int) -> str:
+    try:
+        return ErrorCode(code).name
+    except ValueError:
+        return f"{code:#x}"
