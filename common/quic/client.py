@@ -9,7 +9,7 @@ from aioquic.quic.connection import NetworkAddress
 
 from common.pki import TlsFiles
 from common.quic.connection import QuicTunnelConnection
-from common.quic.endpoint import DatagramEndpoint
+from common.quic.endpoint import DatagramEndpoint, udp_socket
 from common.quic.engine import QuicEngine
 from common.quic.options import QuicOptions
 from common.quic.tls import PeerVerifier, client_configuration
@@ -19,11 +19,11 @@ from common.transport import ConnectionClosed
 class ClientEndpoint(DatagramEndpoint):
     """A connected UDP socket that carries exactly one connection."""
 
-    def __init__(self, socket_buffer: int) -> None:
-        super().__init__(socket_buffer)
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
         self.conn: QuicTunnelConnection | None = None
 
-    def datagram_received(self, data: bytes, addr: NetworkAddress) -> None:
+    def handle_datagram(self, data: bytes, addr: NetworkAddress) -> None:
         if self.conn is not None:
             self.conn.datagram_received(data, addr)
 
@@ -57,11 +57,9 @@ async def connect(
     loop = asyncio.get_running_loop()
     verifier = PeerVerifier(tls, "ingress", server_name=server_name)
     engine = QuicEngine(configuration=client_configuration(tls, options), options=options)
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-    addr: NetworkAddress = infos[0][4]
-    _, endpoint = await loop.create_datagram_endpoint(
-        lambda: ClientEndpoint(options.socket_buffer), remote_addr=addr
-    )
+    family, *_, addr = (await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM))[0]
+    sock = udp_socket(family, options.socket_buffer, connect=addr)
+    _, endpoint = await loop.create_datagram_endpoint(lambda: ClientEndpoint(sock), sock=sock)
     conn = QuicTunnelConnection(engine, endpoint, options, verifier)
     endpoint.conn = conn
     try:

@@ -21,27 +21,78 @@ from common.quic.connection import QuicTunnelConnection
 log = logging.getLogger(__name__)
 
 
+def udp_socket(
+    family: int, buffer_size: int, *, bind: NetworkAddress | None = None,
+    connect: NetworkAddress | None = None,
+) -> socket.socket:  # fmt: skip
+    """A non-blocking UDP socket with `buffer_size` SO_RCVBUF/SO_SNDBUF, bound or connected."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, option, buffer_size)
+            except OSError as exc:  # pragma: no cover - depends on the kernel
+                log.warning("cannot set UDP socket buffer: %s", exc)
+        if bind is not None:
+            sock.bind(bind)
+        if connect is not None:
+            sock.connect(connect)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+READ_BATCH = 64  # datagrams read per wake-up on asyncio's selector loop
+MAX_DATAGRAM = 65536
+
+
 class DatagramEndpoint(asyncio.DatagramProtocol):
     """Common to the client and server endpoints: socket setup and batched transmit."""
 
-    def __init__(self, socket_buffer: int) -> None:
+    def __init__(self, sock: socket.socket) -> None:
         self._loop = asyncio.get_running_loop()
-        self._socket_buffer = socket_buffer
         self._transport: asyncio.DatagramTransport | None = None
         self._pending: list[QuicTunnelConnection] = []
         self._closed = self._loop.create_future()
+        # asyncio's selector loop reads one datagram per wake-up; we drain the rest ourselves.
+        selector = isinstance(self._loop, asyncio.selector_events.BaseSelectorEventLoop)
+        self._socket = sock if selector else None
 
     # --- asyncio.DatagramProtocol ----------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.DatagramTransport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, option, self._socket_buffer)
-                except OSError as exc:  # pragma: no cover - depends on the kernel
-                    log.warning("cannot set UDP socket buffer: %s", exc)
+
+    def datagram_received(self, data: bytes, addr: NetworkAddress) -> None:
+        """Handle `data`, then whatever else the socket holds (up to READ_BATCH datagrams).
+
+        asyncio's selector loop reads one datagram per wake-up, which would cost one transmit
+        per datagram; draining the (non-blocking) socket here batches them as uvloop does.
+        """
+        self._handle(data, addr)
+        sock = self._socket
+        if sock is None:
+            return
+        for _ in range(READ_BATCH):
+            try:
+                data, addr = sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.error_received(exc)
+                return
+            self._handle(data, addr)
+
+    def _handle(self, data: bytes, addr: NetworkAddress) -> None:
+        try:
+            self.handle_datagram(data, addr)
+        except Exception:  # a bug of ours; never let it reach the event loop
+            log.exception("dropped a datagram from %s", addr)
+
+    def handle_datagram(self, data: bytes, addr: NetworkAddress) -> None:
+        raise NotImplementedError
 
     def error_received(self, exc: Exception) -> None:
         # ICMP errors (port unreachable…) can be forged; QUIC's timers decide instead.

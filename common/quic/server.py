@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 
 from aioquic._buffer import Buffer
@@ -28,7 +29,7 @@ from aioquic.quic.packet import (
 
 from common.pki import TlsFiles
 from common.quic.connection import QuicTunnelConnection
-from common.quic.endpoint import DatagramEndpoint
+from common.quic.endpoint import DatagramEndpoint, udp_socket
 from common.quic.engine import QuicEngine
 from common.quic.options import QuicOptions
 from common.quic.tls import PeerVerifier, RevocationCheck, server_configuration
@@ -46,12 +47,13 @@ class QuicServer(DatagramEndpoint):
 
     def __init__(
         self,
+        sock: socket.socket,
         tls: TlsFiles,
         on_connection: ConnectionHandler,
         options: QuicOptions,
         is_revoked: RevocationCheck | None,
     ) -> None:
-        super().__init__(options.socket_buffer)
+        super().__init__(sock)
         self._options = options
         self._configuration = server_configuration(tls, options)
         self._cid_length = self._configuration.connection_id_length
@@ -95,7 +97,7 @@ class QuicServer(DatagramEndpoint):
 
     # --- asyncio.DatagramProtocol ----------------------------------------------------------
 
-    def datagram_received(self, data: bytes, addr: NetworkAddress) -> None:
+    def handle_datagram(self, data: bytes, addr: NetworkAddress) -> None:
         if data and not data[0] & 0x80:  # short header: the hot path
             conn = self._cids.get(data[1 : 1 + self._cid_length])
             if conn is not None:
@@ -170,9 +172,9 @@ class QuicServer(DatagramEndpoint):
         self._live.add(conn)
         try:
             await self._on_connection(conn)
-        except ConnectionClosed:
-            pass
-        except Exception:
+        except* ConnectionClosed:
+            pass  # the connection ended under the handler: normal
+        except* Exception:
             log.exception("QUIC connection handler failed for %s", conn.peer)
             conn.close(ErrorCode.INTERNAL_ERROR, "internal error")
         finally:
@@ -199,6 +201,12 @@ async def serve(
         OSError: the socket cannot be bound.
     """
     loop = asyncio.get_running_loop()
-    server = QuicServer(tls, on_connection, options, is_revoked)
-    await loop.create_datagram_endpoint(lambda: server, local_addr=(host, port))
+    family, *_, addr = (await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM))[0]
+    sock = udp_socket(family, options.socket_buffer, bind=addr)
+    try:
+        server = QuicServer(sock, tls, on_connection, options, is_revoked)
+    except BaseException:
+        sock.close()
+        raise
+    await loop.create_datagram_endpoint(lambda: server, sock=sock)
     return server
