@@ -254,7 +254,11 @@ class IngressSettings(Frozen):
     def _check_listeners(self) -> IngressSettings:
         if self.http is None and self.https is None:
             raise ValueError("configure http, https or both: a node needs a public listener")
-        tcp = [(name, listener.listen) for name, listener in self._tcp_listeners()]
+        tcp = [
+            (name, listener.listen)
+            for name, listener in self._tcp_listeners()
+            if listener.port  # port 0 picks a free port: never a clash
+        ]
         for i, (name, address) in enumerate(tcp):
             for other, again in tcp[i + 1 :]:
                 if address == again:

@@ -224,3 +224,9 @@ def test_parse_address(text: str, expected: tuple[str, int]) -> None:
 def test_parse_address_refuses(text: str) -> None:
     with pytest.raises(ValueError):
         parse_address(text)
+
+
+def test_port_zero_listeners_never_clash() -> None:
+    data = MINIMAL | {"http": {"listen": "127.0.0.1:0"}, "admin": {"listen": "127.0.0.1:0"}}
+    settings = parse(data, IngressSettings)
+    assert settings.http is not None and settings.http.port == 0

@@ -1,0 +1,200 @@
+"""The ingress node's composition root: build everything from the settings, run it in one
+task group, reload on SIGHUP, stop gracefully on SIGTERM/SIGINT.
+
+Start-up: QUIC listener for agents → public listeners (HTTPS, then HTTP, which redirects to
+HTTPS when both are configured) → admin listener. Any of them failing to start is an error
+before the node reports ready.
+
+SIGHUP: read and validate the file; if it is invalid, keep running the old configuration and
+log why. Otherwise build the next snapshot (routing table, limits), load the HTTPS
+certificates, and only then swap: requests in flight keep the route they have, connected
+agents are re-evaluated against the new service list. Listener addresses, the node name and
+the tunnel certificate are bound at start; a change to them is logged as needing a restart.
+
+SIGTERM/SIGINT: DRAIN to every agent, drain the public listeners for `drain_grace` seconds
+(no new connections; requests in flight finish), close the agent connections with SHUTDOWN,
+stop the admin listener, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from common import logs
+from common.config import ConfigError
+from common.metrics import make_registry
+from common.quic import QuicServer, serve
+from ingress.admin import AdminApp, AdminServer, Readiness
+from ingress.agents import AgentPool
+from ingress.metrics import IngressMetrics
+from ingress.node import Node, Snapshot, pin_running, restart_needed
+from ingress.public.server import PublicServer
+from ingress.public.tls import SniCertificates
+from ingress.settings import CertificatePair, IngressSettings, load_settings
+from ingress.tunnel_server import TunnelServer
+
+log = logging.getLogger(__name__)
+
+
+class IngressApp:
+    """One ingress node process; `await run()` returns when it has stopped."""
+
+    def __init__(self, config: Path, settings: IngressSettings) -> None:
+        self._config = config
+        self.registry = make_registry()
+        self.metrics = IngressMetrics(self.registry)
+        self.pool = AgentPool(gauge=self.metrics.agents_connected)
+        self.node = Node(Snapshot.build(settings), self.pool)
+        self.tunnel = TunnelServer(self.pool, self.node.settings)
+        self.public = PublicServer(
+            self.node, self.metrics, node=settings.node, limits=self.node.http_limits
+        )
+        self._quic: QuicServer | None = None
+        self._servers: dict[str, asyncio.Server] = {}
+        self._sni: SniCertificates | None = None
+        self._admin: AdminServer | None = None
+        self._stop = asyncio.Event()
+
+    # ---- running -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Start every listener, serve until SIGTERM/SIGINT (or `stop()`), then drain."""
+        await self._start()
+        self._install_signals()
+        try:
+            async with asyncio.TaskGroup() as group:
+                if self._admin is not None:
+                    group.create_task(self._admin.serve(), name="admin")
+                log.info("ingress node ready", extra=self._started_fields())
+                await self._stop.wait()
+                await self._shutdown()
+        finally:
+            self._remove_signals()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _start(self) -> None:
+        settings = self.node.settings()
+        tunnel = settings.tunnel
+        self._quic = await serve(tunnel.host, tunnel.port, tunnel.tls, self.tunnel.handle)
+        https_port = None
+        if settings.https is not None:
+            self._sni = SniCertificates(_pairs(settings.https.certificates))
+            server = await self.public.listen(
+                settings.https.host,
+                settings.https.port,
+                tls=self._sni,
+                redirect_to_https_port=None,
+            )
+            self._servers["https"] = server
+            https_port = _port(server)
+        if settings.http is not None:
+            self._servers["http"] = await self.public.listen(
+                settings.http.host,
+                settings.http.port,
+                tls=None,
+                redirect_to_https_port=https_port,
+            )
+        if settings.admin is not None:
+            app = AdminApp(self.registry, self.readiness)
+            self._admin = AdminServer(app, settings.admin.host, settings.admin.port)
+            self._admin.bind()
+
+    async def _shutdown(self) -> None:
+        grace = self.node.settings().drain_grace
+        log.info("ingress node stopping", extra={"grace": grace})
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.tunnel.drain("node shutting down"), name="drain-agents")
+            group.create_task(self.public.drain(grace), name="drain-public")
+        if self._quic is not None:
+            self._quic.close()
+            await self._quic.wait_closed(grace=2.0)
+        if self._admin is not None:
+            self._admin.stop()
+        log.info("ingress node stopped")
+
+    # ---- state for the admin listener ----------------------------------------------------
+
+    def readiness(self) -> Readiness:
+        listeners = {"tunnel": self._quic is not None and not self._stop.is_set()}
+        listeners |= {name: server.is_serving() for name, server in self._servers.items()}
+        return Readiness(
+            node=self.node.settings().node,
+            config_loaded=True,
+            listeners=listeners,
+            agents=len(self.pool.agents()),
+        )
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """The bound ports (useful when the configuration asked for port 0)."""
+        ports = {name: _port(server) for name, server in self._servers.items()}
+        if self._quic is not None:
+            ports["tunnel"] = self._quic.port
+        if self._admin is not None:
+            ports["admin"] = self._admin.port
+        return ports
+
+    def _started_fields(self) -> dict[str, object]:
+        settings = self.node.settings()
+        return {"node": settings.node, "ports": self.ports, "services": len(settings.services)}
+
+    # ---- reload --------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Re-read the configuration file; keep the running one if it is invalid."""
+        old = self.node.settings()
+        try:
+            new = load_settings(self._config)
+            snapshot = Snapshot.build(pin_running(old, new))
+            if self._sni is not None and new.https is not None:
+                self._sni.update(_pairs(new.https.certificates))
+        except (ConfigError, ValueError, OSError) as exc:
+            log.error(
+                "configuration reload refused; still running the previous one",
+                extra={"config": str(self._config), "error": str(exc)},
+            )
+            return False
+        for what in restart_needed(old, new):
+            log.warning("a reload cannot change this; restart to apply", extra={"setting": what})
+        self.node.swap(snapshot)
+        self.tunnel.reconfigure()
+        if new.log != old.log:
+            logs.configure(new.log.level, new.log.format)
+        log.info("configuration reloaded", extra={"services": len(new.services)})
+        return True
+
+    # ---- signals -------------------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_stop_signal, sig)
+
+    def _remove_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+    def _on_stop_signal(self, sig: signal.Signals) -> None:
+        if self._stop.is_set():
+            log.info("already stopping", extra={"signal": sig.name})
+        self._stop.set()
+
+
+def _pairs(certificates: tuple[CertificatePair, ...]) -> list[tuple[Path, Path]]:
+    return [(pair.cert, pair.key) for pair in certificates]
+
+
+def _port(server: asyncio.Server) -> int:
+    return int(server.sockets[0].getsockname()[1])
+
+
+async def run(config: Path, settings: IngressSettings) -> None:
+    """Run an ingress node with `settings` (read from `config`, re-read on SIGHUP)."""
+    await IngressApp(config, settings).run()
