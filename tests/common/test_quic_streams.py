@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 from common.quic import QuicServer, QuicTunnelConnection, QuicTunnelStream
@@ -149,7 +150,7 @@ async def test_close_fails_pending_operations_with_code(pair: Pair) -> None:
     assert (why.code, why.by_peer) == (0x105, True)
 
 
-async def test_many_short_streams_leave_no_state(pair: Pair) -> None:
+async def exchange_many(pair: Pair, count: int, concurrency: int) -> None:
     async def serve_streams() -> None:
         while True:
             stream = await pair.ingress.accept_stream()
@@ -164,10 +165,29 @@ async def test_many_short_streams_leave_no_state(pair: Pair) -> None:
 
     async with asyncio.TaskGroup() as tasks:
         server = tasks.create_task(serve_streams())
-        for batch in range(20):  # 2,000 streams, more than max_incoming_streams
-            await asyncio.gather(*(exchange(batch * 100 + i) for i in range(100)))
+        for batch in range(count // concurrency):
+            await asyncio.gather(*(exchange(batch * concurrency + i) for i in range(concurrency)))
         await asyncio.sleep(0.2)  # let the last ACKs arrive
         server.cancel()
+
+
+def assert_no_stream_state(pair: Pair) -> None:
     for conn in (pair.agent, pair.ingress):
         assert conn.stream_count == 0
         assert len(conn.engine._streams) == 0
+        assert not conn.engine._streams_queue and not conn.blocked_writers
+
+
+async def test_many_short_streams_leave_no_state(pair: Pair) -> None:
+    await exchange_many(pair, 2_000, 100)  # more than max_incoming_streams
+    assert_no_stream_state(pair)
+
+
+@pytest.mark.slow
+async def test_100k_streams_do_not_leak(pair: Pair) -> None:
+    process = psutil.Process()
+    await exchange_many(pair, 10_000, 200)
+    rss = process.memory_info().rss
+    await exchange_many(pair, 90_000, 200)
+    assert_no_stream_state(pair)
+    assert process.memory_info().rss - rss < 16 << 20
