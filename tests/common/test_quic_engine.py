@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from aioquic.quic import events
+from aioquic.quic.stream import QuicStream
 
 from common.quic.engine import QuicEngine
 from common.quic.options import QuicOptions
@@ -65,6 +66,11 @@ class Wire:
             pass
 
 
+def sid(stream: QuicStream) -> int:
+    assert stream.stream_id is not None
+    return stream.stream_id
+
+
 @pytest.fixture
 def wire(tmp_path: Path) -> Wire:
     return Wire(Authority(tmp_path / "ca"))
@@ -87,7 +93,7 @@ def test_no_session_tickets_no_early_data(wire: Wire) -> None:
 
 def test_receive_credit_follows_reads_not_arrivals(wire: Wire) -> None:
     stream = wire.client.open_stream()
-    wire.client.send_stream_data(stream.stream_id, b"x" * (4 * WINDOW))
+    wire.client.send_stream_data(sid(stream), b"x" * (4 * WINDOW))
     wire.pump()
     assert len(wire.received[0]) == WINDOW  # aioquic alone would have doubled the window
     assert QuicEngine.send_buffered(stream) == 3 * WINDOW  # the rest waits, unsent
@@ -106,7 +112,7 @@ def test_receive_credit_follows_reads_not_arrivals(wire: Wire) -> None:
 def test_connection_credit_counts_unread_bytes(wire: Wire) -> None:
     for _ in range(6):  # six streams of one window each: only four windows fit the connection
         stream = wire.client.open_stream()
-        wire.client.send_stream_data(stream.stream_id, b"y" * WINDOW)
+        wire.client.send_stream_data(sid(stream), b"y" * WINDOW)
     wire.pump()
     total = sum(len(data) for data in wire.received.values())
     assert total == 4 * WINDOW
@@ -120,7 +126,7 @@ def test_connection_credit_counts_unread_bytes(wire: Wire) -> None:
 
 def test_acknowledged_bytes_leave_the_send_buffer(wire: Wire) -> None:
     stream = wire.client.open_stream()
-    wire.client.send_stream_data(stream.stream_id, b"z" * 10_000)
+    wire.client.send_stream_data(sid(stream), b"z" * 10_000)
     assert QuicEngine.send_buffered(stream) == 10_000
     wire.pump()
     assert QuicEngine.send_buffered(stream) == 0
@@ -138,7 +144,7 @@ def test_stream_limits_come_from_options(tmp_path: Path) -> None:
     wire = Wire(Authority(tmp_path / "ca"), QuicOptions(max_incoming_streams=3))
     for _ in range(3):
         assert wire.client.can_open_stream()
-        wire.client.send_stream_data(wire.client.open_stream().stream_id, b"s", end_stream=True)
+        wire.client.send_stream_data(sid(wire.client.open_stream()), b"s", end_stream=True)
     assert not wire.client.can_open_stream()
     assert wire.client._remote_max_streams_uni == 1  # one, to see it and refuse it
     assert wire.client.rtt > 0
