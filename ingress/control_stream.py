@@ -185,15 +185,21 @@ class AgentSession:
     # ---- after HELLO ---------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
+        # Only complete messages count as signs of life: trickling the bytes of one frame
+        # does not keep a connection open.
+        loop = asyncio.get_running_loop()
         silence = SILENT_INTERVALS * self._interval
+        deadline = loop.time() + silence
         while True:
             try:
-                async with asyncio.timeout(silence):
+                async with asyncio.timeout_at(deadline):
                     messages = await self._read_messages()
             except TimeoutError:
                 raise SessionClosed(
                     ErrorCode.HEARTBEAT_TIMEOUT, f"silent for {silence:g}s"
                 ) from None
+            if messages:
+                deadline = loop.time() + silence
             for message in messages:
                 await self._handle(message)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from common.transport import ConnectionClosed
 from common.wire import (
     PREFACE,
     Drain,
@@ -178,6 +180,21 @@ async def test_a_silent_agent_is_heartbeat_timeout(ingress: Ingress) -> None:
         # 3 intervals of 0.5 s, give or take a loop turn and a round trip.
         assert 1.4 < asyncio.get_running_loop().time() - started < 2.5
         await ingress.wait_count("web", 0)
+
+
+async def test_trickling_one_frame_is_not_a_heartbeat(ingress: Ingress) -> None:
+    async with agents(ingress, "agent-1") as (agent,):
+        await agent.hello(("web",))
+        assert agent.control is not None
+        # A valid PING of 100 bytes, one byte every 0.1 s: it would complete after 10 s.
+        frame = encode_frame(FrameType.PING, b'{"seq":1,"pad":"' + b"x" * 82 + b'"}')
+        started = asyncio.get_running_loop().time()
+        with contextlib.suppress(ConnectionClosed):
+            for byte in frame:
+                await agent.control.write(bytes([byte]))
+                await asyncio.sleep(0.1)
+        assert (await agent.closed_with()).code == ErrorCode.HEARTBEAT_TIMEOUT
+        assert 1.4 < asyncio.get_running_loop().time() - started < 2.5
 
 
 async def test_drain_from_the_agent_stops_new_streams(ingress: Ingress) -> None:
