@@ -108,8 +108,6 @@ class HttpConnection(asyncio.Protocol):
             self._upgraded(data, exc.args[0])
         except httptools.HttpParserCallbackError as exc:
             self.refuse(_callback_problem(exc))
-        except httptools.HttpParserInvalidMethodError:
-            self.refuse(Rejected(501, "not_implemented", "this request method is not supported"))
         except httptools.HttpParserError as exc:
             self.refuse(bad_request(f"malformed request: {exc}"))
         else:
@@ -281,6 +279,9 @@ class HttpConnection(asyncio.Protocol):
 
     def refuse(self, rejected: Rejected) -> None:
         """Answer a malformed request (after the responses before it), then close."""
+        if self._lingering:  # a response said `connection: close` already
+            self._close()
+            return
         self._dead = True  # nothing after a framing error can be trusted
         self._raw = None
         body, self._body = self._body, None
@@ -290,15 +291,26 @@ class HttpConnection(asyncio.Protocol):
         if active is None:
             self._answer(rejected, None)
             return
+        if body is not None and active.body is body and self._task is not None:
+            # The request in flight is the malformed one: stop it.
+            active.status, active.error = rejected.status, rejected.message
+            self._task.cancel()
+            if not active.running:  # cancelled before its first step: nothing will answer
+                self._active = self._task = None
+                self._answer(rejected, None)
+                return
         self._refused = self._refused or rejected
         self._pause(_REFUSING)
-        if body is not None and active.body is body and self._task is not None:
-            self._task.cancel()  # the request in flight is the malformed one
 
     def _answer(self, rejected: Rejected, exchange: Exchange | None) -> None:
-        if exchange is not None:  # its access log line is written: no second one
+        """Send the error page for `rejected` and close. With `exchange`, the page answers
+        that request, which has its own access log line."""
+        server = self.listener.server
+        if exchange is None:
+            server.rejected(self, rejected, None)
+        else:
             exchange.status = rejected.status
-        self.listener.server.rejected(self, rejected, log_line=exchange is None)
+            server.rejected(self, rejected, exchange.request_id)
         self._close()
 
     def expire(self, now: float) -> None:

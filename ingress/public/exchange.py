@@ -62,7 +62,6 @@ class Exchange:
     """One request and its response; see the module docstring."""
 
     __slots__ = (
-        "_main",
         "_upload_task",
         "agent",
         "body",
@@ -72,6 +71,7 @@ class Exchange:
         "request",
         "request_id",
         "responded",
+        "running",
         "sent",
         "service",
         "started",
@@ -91,7 +91,7 @@ class Exchange:
         self.error: str | None = None
         self.keep_alive = request.keep_alive
         self.responded = NOTHING
-        self._main: asyncio.Task[None] | None = None
+        self.running = False  # run() has started
         self._upload_task: asyncio.Task[None] | None = None
 
     @property
@@ -101,7 +101,7 @@ class Exchange:
 
     async def run(self) -> None:
         """Serve the request; never raises but cancellation (the client went away)."""
-        self._main = asyncio.current_task()
+        self.running = True
         try:
             await self._serve()
         except asyncio.CancelledError:

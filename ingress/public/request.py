@@ -11,7 +11,9 @@ before the colon, control characters in names and values, bad chunk sizes and ex
 - no Transfer-Encoding at all in HTTP/1.0;
 - exactly one Host (or an absolute-form target), a valid authority;
 - only HTTP/1.0 and HTTP/1.1 (llhttp also parses 0.9 and 2.0 request lines);
-- CONNECT is refused; an upgrade request may not carry a body.
+- CONNECT is refused; an upgrade request may not carry a body;
+- no underscore spelling of a field we interpret (`content_length`, `x_forwarded_for`):
+  CGI-style servers read `_` as `-`, so it would be a second, unchecked copy.
 
 Each refusal is a `Rejected` with the status to answer; the connection is then closed.
 """
@@ -148,6 +150,9 @@ def _collect(raw_headers: list[Header], fields: _Fields) -> list[Header]:
     for header in raw_headers:
         name = header[0]
         if name not in _SPECIAL:
+            if b"_" in name and name.replace(b"_", b"-") in _SPECIAL:
+                # CGI-style servers read `transfer_encoding` as `transfer-encoding`.
+                raise bad_request(f"ambiguous header name {name.decode()!r}")
             headers.append(header)
             if name == b"accept":
                 fields.accept = header[1]

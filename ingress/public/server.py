@@ -134,9 +134,14 @@ class PublicServer:
         if not self._connections and self._all_closed is not None:
             self._all_closed.set()
 
-    def rejected(self, conn: HttpConnection, rejected: Rejected, *, log_line: bool = True) -> None:
-        """Answer a request refused by the parser (the connection closes after it)."""
-        request_id = new_request_id()
+    def rejected(self, conn: HttpConnection, rejected: Rejected, request_id: str | None) -> None:
+        """Answer a request refused by the parser (the connection closes after it).
+
+        `request_id`: the id of the request it answers, which logs itself; None for a head
+        that never became a request (a fresh id, and a log line here).
+        """
+        log_line = request_id is None
+        request_id = request_id or new_request_id()
         self.metrics.reject(rejected.reason)
         problem = pages.Problem(rejected.status, rejected.error, rejected.message)
         conn.write(pages.render(problem, request_id, b"", keep_alive=False))

@@ -9,7 +9,7 @@ agent reads each REQUEST head with the real codec and answers by the target's pa
 | `/headers` | 200 JSON of the request head (pseudo-fields and headers) |
 | `/echo` | 200 `:chunked`, the request body streamed back as it arrives |
 | `/sha256` | 200 JSON `{"sha256", "size"}` of the request body, sized |
-| `/bytes/<n>` | 200 with `content-length: n`, a repeating pattern (`/bytes/<n>?chunked` for `:chunked`) |
+| `/bytes/<n>` | 200 with `content-length: n`, a repeating pattern (`?chunked`: `:chunked`) |
 | `/status/<code>` | that status, no body (HEAD- and 304-style: `content-length` if `?length=n`) |
 | `/reset/<code>` | the stream reset with that error code, before any answer |
 | `/reset-after-head` | 200 sized 1000, then a reset after 10 bytes |
@@ -65,7 +65,10 @@ class FakeLease:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.released = True
 
@@ -82,7 +85,7 @@ class FakeAgent:
 
     def start(self, stream: MemoryStream) -> None:
         self.streams.append(stream)
-        task = asyncio.get_running_loop().create_task(self._serve(stream))  # noqa: TID251
+        task = asyncio.get_running_loop().create_task(self._serve(stream))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -101,12 +104,14 @@ class FakeAgent:
         name, arg = parts[0], (parts[1] if len(parts) > 1 else "")
         if name == "headers":
             await self._drain(stream, leftover)
-            await respond(stream, 200, json.dumps(describe(head)).encode(), content_type=b"application/json")
+            await respond(
+                stream, 200, json.dumps(describe(head)).encode(), content_type=b"application/json"
+            )
         elif name == "echo":
             await self._echo(stream, leftover)
         elif name == "sha256":
             digest, size = hashlib.sha256(), 0
-            data = leftover
+            data = leftover or await stream.read()
             while data:
                 digest.update(data)
                 size += len(data)
@@ -134,7 +139,11 @@ class FakeAgent:
             await respond(stream, 200, b"late")
         elif name == "sse":
             await self._drain(stream, leftover)
-            await stream.write(encode_response(ResponseHead(200, ((b"content-type", b"text/event-stream"),), chunked=True)))
+            await stream.write(
+                encode_response(
+                    ResponseHead(200, ((b"content-type", b"text/event-stream"),), chunked=True)
+                )
+            )
             for i in range(5):
                 await stream.write(b"data: %d\n\n" % i)
                 await asyncio.sleep(0.1)
@@ -149,11 +158,13 @@ class FakeAgent:
             await respond(stream, 200, b"ok")
 
     async def _drain(self, stream: TunnelStream, data: bytes) -> None:
+        data = data or await stream.read()
         while data:
             data = await stream.read()
 
     async def _echo(self, stream: TunnelStream, data: bytes) -> None:
         await stream.write(encode_response(ResponseHead(200, chunked=True)))
+        data = data or await stream.read()
         while data:
             await stream.write(data)
             data = await stream.read()
@@ -182,7 +193,9 @@ class FakeAgent:
         await stream.write_eof()
 
 
-async def respond(stream: TunnelStream, status: int, body: bytes, *, content_type: bytes = b"text/plain") -> None:
+async def respond(
+    stream: TunnelStream, status: int, body: bytes, *, content_type: bytes = b"text/plain"
+) -> None:
     headers = ((b"content-type", content_type), (b"content-length", b"%d" % len(body)))
     await stream.write(encode_response(ResponseHead(status, headers)) + body)
     await stream.write_eof()
@@ -219,7 +232,11 @@ class FakeGateway:
     def route(self, host: str, path: str) -> Route | None:
         self.routed.append((host, path))
         for route in (r for h, r in self.routes.items() if h == host):
-            if route.path_prefix == "/" or path == route.path_prefix or path.startswith(route.path_prefix + "/"):
+            if (
+                route.path_prefix == "/"
+                or path == route.path_prefix
+                or path.startswith(route.path_prefix + "/")
+            ):
                 return route
         return None
 
@@ -278,8 +295,12 @@ async def running_front(
     gateway = FakeGateway(agent, dict(DEFAULT_ROUTES), {"down"}, {"full"}, high_water)
     registry = CollectorRegistry()
     current = [limits or HttpLimits()]
-    server = PublicServer(gateway, IngressMetrics(registry), node="test-node", limits=lambda: current[0])
-    listener = await server.listen("127.0.0.1", 0, tls=tls, redirect_to_https_port=redirect_to_https_port)
+    server = PublicServer(
+        gateway, IngressMetrics(registry), node="test-node", limits=lambda: current[0]
+    )
+    listener = await server.listen(
+        "127.0.0.1", 0, tls=tls, redirect_to_https_port=redirect_to_https_port
+    )
     port = listener.sockets[0].getsockname()[1]
     try:
         yield Front(server, gateway, agent, registry, port, current)
@@ -318,7 +339,7 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, st
 
 
 async def read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts = []
+    parts: list[bytes] = []
     while True:
         size = int((await reader.readuntil(b"\r\n"))[:-2], 16)
         data = await reader.readexactly(size + 2)
