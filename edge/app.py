@@ -1,0 +1,183 @@
+"""The edge agent's composition root: one `TaskGroup` owns everything the process runs.
+
+- logs (`common.logs.configure`), the `OriginPool`, the `OriginProxy` and the `Supervisor`,
+  wired through the `Orchestrator` that holds the current configuration;
+- SIGHUP (or, with `watch`, a change of the file) → reload: the file is read and checked
+  (certificates included) before anything changes; an invalid file keeps the running
+  configuration, and the log says why;
+- SIGTERM/SIGINT → graceful stop: every tunnel sends DRAIN and its streams in flight get up to
+  `drain_grace` seconds, then the origin pool closes and `run()` returns 0. A second signal
+  stops at once;
+- SIGUSR1 → one log line per ingress node with its status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+from common import logs
+from common.config import ConfigError
+from edge.orchestrator import Orchestrator, ReloadRefused
+from edge.origin import OriginPool
+from edge.origin_proxy import OriginProxy
+from edge.settings import EdgeSettings, check_files, load_settings
+from edge.supervisor import Supervisor
+
+log = logging.getLogger("kokoa.edge.app")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def load_checked(path: Path) -> EdgeSettings:
+    """Load the file at `path` and check the files it names.
+
+    Raises:
+        ConfigError: invalid, or a certificate, key or CA file will not do.
+    """
+    settings = load_settings(path)
+    problems = check_files(settings)
+    if problems:
+        raise ConfigError(str(path), problems)
+    return settings
+
+
+class EdgeApp:
+    """One edge agent process; `await run()` until a stop signal (or `stop()`)."""
+
+    def __init__(
+        self,
+        config: Path,
+        settings: EdgeSettings,
+        *,
+        agent_version: str = "unknown",
+        watch: float | None = None,
+    ) -> None:
+        self.config = config
+        self.orchestrator = Orchestrator(settings, agent_version=agent_version)
+        self.pool = OriginPool()
+        self.proxy = OriginProxy(self.pool, self.orchestrator.services, agent=settings.agent)
+        snapshot = self.orchestrator.current
+        self.supervisor = Supervisor(
+            self.orchestrator.tunnel_options,
+            self.proxy.serve,
+            snapshot.backoff,
+            drain_grace=settings.drain_grace,
+        )
+        self.orchestrator.attach(self.supervisor)
+        self.supervisor.apply(settings.ingress)
+        self._watch = watch
+        self._stop = asyncio.Event()
+        self._force = asyncio.Event()
+        self._reload = asyncio.Event()
+
+    def stop(self) -> None:
+        """Begin the graceful stop (the second call: stop at once)."""
+        if self._stop.is_set():
+            self._force.set()
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    async def run(self) -> int:
+        """Serve until stopped; 0 once drained."""
+        settings = self.orchestrator.current.settings
+        logs.configure(settings.log.level, settings.log.format)
+        log.info("edge agent starting", extra={"agent": settings.agent, "config": str(self.config)})
+        with self._signals():
+            try:
+                async with asyncio.TaskGroup() as group:
+                    supervising = group.create_task(self.supervisor.run(), name="supervisor")
+                    helpers = [group.create_task(self._reloads(), name="reloads")]
+                    if self._watch is not None:
+                        watching = self._watch_file(self._watch)
+                        helpers.append(group.create_task(watching, name="watch-config"))
+                    await self._stop.wait()
+                    await self._shutdown(group, supervising)
+                    for task in helpers:
+                        task.cancel()
+            finally:
+                await self.pool.aclose()
+        log.info("edge agent stopped")
+        return 0
+
+    async def reload(self) -> bool:
+        """Re-read the configuration file and apply it; on any problem keep the running one."""
+        try:
+            settings = load_checked(self.config)
+            before = self.orchestrator.current.settings.log
+            snapshot = await self.orchestrator.apply(settings)
+        except (ConfigError, ReloadRefused) as exc:
+            log.error("reload refused; keeping the running configuration", extra=_why(exc))
+            return False
+        if snapshot.settings.log != before:
+            logs.configure(snapshot.settings.log.level, snapshot.settings.log.format)
+        return True
+
+    def log_status(self) -> None:
+        for status in self.supervisor.status():
+            log.info("node status", extra=asdict(status))
+
+    async def _shutdown(self, group: asyncio.TaskGroup, supervising: asyncio.Task[None]) -> None:
+        grace = self.orchestrator.current.settings.drain_grace
+        log.info("draining tunnels", extra={"grace": grace})
+        drain = self.supervisor.drain("agent shutting down", grace)
+        draining = group.create_task(drain, name="drain")
+        forced = group.create_task(self._force.wait(), name="force")
+        await asyncio.wait([draining, forced], return_when=asyncio.FIRST_COMPLETED)
+        if not draining.done():
+            log.warning("second stop signal: closing every tunnel now")
+            supervising.cancel()
+            draining.cancel()
+        forced.cancel()
+        await asyncio.wait([draining, forced, supervising])
+
+    async def _reloads(self) -> None:
+        while True:
+            await self._reload.wait()
+            self._reload.clear()
+            log.info("reloading configuration", extra={"config": str(self.config)})
+            await self.reload()
+
+    async def _watch_file(self, every: float) -> None:
+        """Reload when the file's modification time or size changes (polled)."""
+        seen = _stamp(self.config)
+        while True:
+            await asyncio.sleep(every)
+            stamp = _stamp(self.config)
+            if stamp != seen:
+                seen = stamp
+                self.request_reload()
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        handlers = {signal.SIGHUP: self.request_reload, signal.SIGUSR1: self.log_status}
+        handlers |= dict.fromkeys(STOP_SIGNALS, self.stop)
+        for sig, handler in handlers.items():
+            loop.add_signal_handler(sig, handler)
+        try:
+            yield
+        finally:
+            for sig in handlers:
+                loop.remove_signal_handler(sig)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _why(exc: ConfigError | ReloadRefused) -> dict[str, object]:
+    if isinstance(exc, ConfigError):
+        return {"config": exc.source, "problems": [f"{f}: {r}" for f, r in exc.problems]}
+    return {"reason": str(exc)}
