@@ -21,15 +21,12 @@ class ClientEndpoint(DatagramEndpoint):
 
     def __init__(self, sock: socket.socket) -> None:
         super().__init__(sock)
+        self._connected = True
         self.conn: QuicTunnelConnection | None = None
 
     def handle_datagram(self, data: bytes, addr: NetworkAddress) -> None:
         if self.conn is not None:
             self.conn.datagram_received(data, addr)
-
-    def send(self, data: bytes, addr: NetworkAddress) -> None:  # noqa: ARG002
-        if self._transport is not None:
-            self._transport.sendto(data)  # connected socket: no per-datagram address
 
     def connection_ended(self, conn: QuicTunnelConnection) -> None:  # noqa: ARG002
         self._close_socket()

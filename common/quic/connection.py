@@ -33,7 +33,7 @@ class Endpoint(Protocol):
     """What a connection needs from the UDP endpoint that carries it."""
 
     def schedule(self, conn: QuicTunnelConnection) -> None: ...
-    def send(self, data: bytes, addr: NetworkAddress) -> None: ...
+    def send(self, datagrams: list[tuple[bytes, NetworkAddress]]) -> None: ...
     def connection_ended(self, conn: QuicTunnelConnection) -> None: ...
     def cid_changed(self, conn: QuicTunnelConnection, cid: bytes, *, issued: bool) -> None: ...
 
@@ -162,9 +162,10 @@ class QuicTunnelConnection:
         if self._ended:
             return
         try:
-            send, engine = self._endpoint.send, self.engine
-            for data, addr in engine.datagrams_to_send(now=self.loop.time()):
-                send(data, addr)
+            engine = self.engine
+            datagrams = engine.datagrams_to_send(now=self.loop.time())
+            if datagrams:
+                self._endpoint.send(datagrams)
             self._arm_timer(engine.get_timer())
         except Exception:
             self._abort("transmitting")
@@ -290,8 +291,7 @@ class QuicTunnelConnection:
             )
         try:
             self.engine.close(error_code=ErrorCode.INTERNAL_ERROR, reason_phrase="internal error")
-            for data, addr in self.engine.datagrams_to_send(now=self.loop.time()):
-                self._endpoint.send(data, addr)
+            self._endpoint.send(self.engine.datagrams_to_send(now=self.loop.time()))
         except Exception:
             log.exception("could not send CONNECTION_CLOSE; dropping the connection")
         self._terminate()

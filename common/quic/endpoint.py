@@ -10,8 +10,12 @@ and small frames into a fraction of the packets.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
+import struct
+import sys
+from collections.abc import Callable
 from typing import cast
 
 from aioquic.quic.connection import NetworkAddress
@@ -46,6 +50,9 @@ def udp_socket(
 
 READ_BATCH = 64  # datagrams read per wake-up on asyncio's selector loop
 MAX_DATAGRAM = 65536
+UDP_SEGMENT = 103  # linux/udp.h: one sendmsg() carries many datagrams of one size (GSO)
+GSO_BYTES = 65000  # a GSO send is one UDP datagram for the kernel: at most ~64 KiB
+GSO_FAILURES = (errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP)
 
 
 class DatagramEndpoint(asyncio.DatagramProtocol):
@@ -56,14 +63,21 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         self._transport: asyncio.DatagramTransport | None = None
         self._pending: list[QuicTunnelConnection] = []
         self._closed = self._loop.create_future()
+        self._sock: socket.socket | None = sock  # None once the transport has closed it
         # asyncio's selector loop reads one datagram per wake-up; we drain the rest ourselves.
         selector = isinstance(self._loop, asyncio.selector_events.BaseSelectorEventLoop)
         self._socket = sock if selector else None
+        self._gso = sys.platform == "linux"
+        self._connected = False  # a connected socket takes no address
 
     # --- asyncio.DatagramProtocol ----------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.DatagramTransport, transport)
+        # Both asyncio's and uvloop's datagram transports have it (typeshed does not say so).
+        self._write_buffered: Callable[[], int] = getattr(
+            transport, "get_write_buffer_size", lambda: 0
+        )
 
     def datagram_received(self, data: bytes, addr: NetworkAddress) -> None:
         """Handle `data`, then whatever else the socket holds (up to READ_BATCH datagrams).
@@ -99,6 +113,7 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         log.debug("UDP error ignored: %s", exc)
 
     def connection_lost(self, exc: Exception | None) -> None:  # noqa: ARG002
+        self._sock = self._socket = None
         if not self._closed.done():
             self._closed.set_result(None)
 
@@ -110,9 +125,50 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
             self._loop.call_soon(self._flush)
         self._pending.append(conn)
 
-    def send(self, data: bytes, addr: NetworkAddress) -> None:
-        if self._transport is not None:
-            self._transport.sendto(data, addr)
+    def send(self, datagrams: list[tuple[bytes, NetworkAddress]]) -> None:
+        """Send what one connection built, in GSO batches where the kernel allows.
+
+        aioquic fills datagrams to the maximum size while it has data, so a burst is a run
+        of equal sizes (and maybe a shorter last one): one sendmsg() with UDP_SEGMENT sends it
+        all, saving a system call per datagram.
+        """
+        transport = self._transport
+        if transport is None:
+            return
+        if not self._gso or len(datagrams) == 1 or self._write_buffered():
+            for data, addr in datagrams:
+                transport.sendto(data, None if self._connected else addr)
+            return
+        start, count = 0, len(datagrams)
+        while start < count:
+            stop = _run_end(datagrams, start)
+            self._send_run(datagrams[start:stop])
+            start = stop
+
+    def _send_run(self, run: list[tuple[bytes, NetworkAddress]]) -> None:
+        transport, sock = self._transport, self._sock
+        addr = None if self._connected else run[0][1]
+        if len(run) > 1 and sock is not None and self._gso:
+            segment = struct.pack("=H", len(run[0][0]))
+            buffers = [data for data, _ in run]
+            control = [(socket.SOL_UDP, UDP_SEGMENT, segment)]
+            try:
+                if addr is None:
+                    sock.sendmsg(buffers, control)
+                else:
+                    sock.sendmsg(buffers, control, 0, addr)
+                return
+            except (BlockingIOError, InterruptedError):
+                pass  # the transport queues them until the socket is writable
+            except OSError as exc:
+                if exc.errno not in GSO_FAILURES:
+                    self.error_received(exc)
+                    return
+                log.info("UDP GSO unavailable (%s); sending datagrams one by one", exc)
+                self._gso = False
+        assert transport is not None
+        for data, _ in run:
+            transport.sendto(data, addr)
 
     def cid_changed(self, conn: QuicTunnelConnection, cid: bytes, *, issued: bool) -> None:
         """Connection IDs matter to a server only."""
@@ -133,3 +189,19 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
 
     async def _wait_socket_closed(self) -> None:
         await asyncio.shield(self._closed)
+
+
+def _run_end(datagrams: list[tuple[bytes, NetworkAddress]], start: int) -> int:
+    """End of the GSO run from `start`: same address, same size (the last may be shorter)."""
+    data, addr = datagrams[start]
+    size = len(data)
+    limit = min(len(datagrams), start + max(1, GSO_BYTES // size))
+    stop = start + 1
+    while stop < limit:
+        next_data, next_addr = datagrams[stop]
+        if next_addr != addr or len(next_data) > size:
+            break
+        stop += 1
+        if len(next_data) < size:
+            break
+    return stop

@@ -115,7 +115,8 @@ class QuicServer(DatagramEndpoint):
         elif len(data) < SMALLEST_MAX_DATAGRAM_SIZE or self._closing:
             return
         elif header.version not in self._versions:
-            self.send(self._version_negotiation(header.source_cid, header.destination_cid), addr)
+            reply = self._version_negotiation(header.source_cid, header.destination_cid)
+            self.send([(reply, addr)])
         elif header.packet_type == QuicPacketType.INITIAL:
             self._accept(header.destination_cid).datagram_received(data, addr)
 

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+from aioquic.quic.connection import NetworkAddress
 
 from common.quic import QuicServer, QuicTunnelConnection, QuicTunnelStream
+from common.quic.endpoint import DatagramEndpoint, _run_end
 from common.transport import ConnectionClosed, StreamReset
 from tests.common.quic_support import Accepted, Authority, dialled, running_server
 
@@ -191,3 +193,33 @@ async def test_100k_streams_do_not_leak(pair: Pair) -> None:
     await exchange_many(pair, 90_000, 200)
     assert_no_stream_state(pair)
     assert process.memory_info().rss - rss < 16 << 20
+
+
+async def test_bursts_go_out_in_gso_batches(pair: Pair) -> None:
+    sent: list[int] = []
+    endpoint = pair.agent._endpoint
+    assert isinstance(endpoint, DatagramEndpoint)
+    original = endpoint._send_run
+
+    def spy(run: list[tuple[bytes, NetworkAddress]]) -> None:
+        sent.append(len(run))
+        original(run)
+
+    endpoint._send_run = spy  # type: ignore[method-assign]
+    stream = await pair.agent.open_stream()
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    await stream.write(payload)
+    await stream.write_eof()
+    assert await read_all(await pair.ingress.accept_stream()) == payload
+    assert endpoint._gso  # the kernel took them (no fallback)
+    assert max(sent) > 10
+
+
+def test_gso_runs_split_on_size_and_address() -> None:
+    a, b = ("127.0.0.1", 1), ("127.0.0.1", 2)
+    datagrams = [(b"x" * 10, a)] * 3 + [(b"x" * 5, a), (b"x" * 10, a), (b"x" * 10, b)]
+    assert _run_end(datagrams, 0) == 4  # three full ones and a shorter last
+    assert _run_end(datagrams, 4) == 5  # the address changes
+    assert _run_end(datagrams, 5) == 6
+    big = [(b"x" * 1452, a)] * 100
+    assert _run_end(big, 0) == 65000 // 1452  # one GSO send stays under 64 KiB
