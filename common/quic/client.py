@@ -56,7 +56,11 @@ async def connect(
     engine = QuicEngine(configuration=client_configuration(tls, options), options=options)
     family, *_, addr = (await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM))[0]
     sock = udp_socket(family, options.socket_buffer, connect=addr)
-    _, endpoint = await loop.create_datagram_endpoint(lambda: ClientEndpoint(sock), sock=sock)
+    try:
+        _, endpoint = await loop.create_datagram_endpoint(lambda: ClientEndpoint(sock), sock=sock)
+    except BaseException:
+        sock.close()
+        raise
     conn = QuicTunnelConnection(engine, endpoint, options, verifier)
     endpoint.conn = conn
     try:

@@ -206,8 +206,8 @@ async def serve(
     sock = udp_socket(family, options.socket_buffer, bind=addr)
     try:
         server = QuicServer(sock, tls, on_connection, options, is_revoked)
+        await loop.create_datagram_endpoint(lambda: server, sock=sock)
     except BaseException:
         sock.close()
         raise
-    await loop.create_datagram_endpoint(lambda: server, sock=sock)
     return server
