@@ -297,6 +297,7 @@ class Exchange:
         conn.write(head)
         if data:
             conn.write(data)
+            self.sent += len(data)
         while remaining:
             if conn.write_paused:
                 await conn.drain()
@@ -333,12 +334,15 @@ class Exchange:
     async def _forward(self, stream: TunnelStream, data: bytes) -> None:
         """Tunnel → client, unframed, from `data` on until FIN."""
         conn = self.conn
-        while data:
-            conn.write(data)
-            self.sent += len(data)
-            if conn.write_paused:
-                await conn.drain()
+        while True:
+            if data:
+                conn.write(data)
+                self.sent += len(data)
+                if conn.write_paused:
+                    await conn.drain()
             data = await stream.read(READ_SIZE)
+            if not data:
+                return
 
     async def _pipe(
         self, stream: TunnelStream, head: ResponseHead, data: bytes, body: RequestBody | None

@@ -17,6 +17,8 @@ agent reads each REQUEST head with the real codec and answers by the target's pa
 | `/sse` | 200 `:chunked`, five events 100 ms apart |
 | `/ws` | 101 (when asked to upgrade), then raw echo |
 | `/busy-once` | reset with BUSY the first time, then 200 |
+| `/slow-sink` | reads nothing for 2 s, then the whole body, then 200 |
+| anything else | 200 `ok` |
 
 Every REQUEST head is recorded in `agent.heads` (in order), so a test can assert that a
 request did, or did not, get through.
@@ -25,15 +27,19 @@ request did, or did not, get through.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 
 import pytest
 from prometheus_client import CollectorRegistry
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 from common.streams import read_head
 from common.transport import StreamReset, TunnelStream
@@ -153,9 +159,13 @@ class FakeAgent:
         elif name == "busy-once" and not self.busy_once_done:
             self.busy_once_done = True
             stream.reset(ErrorCode.BUSY)
-        else:
+        elif name == "slow-sink":
+            await asyncio.sleep(2)
             await self._drain(stream, leftover)
+            await respond(stream, 200, b"drained")
+        else:  # answer first: an upgrade request's stream ends only after the answer
             await respond(stream, 200, b"ok")
+            await self._drain(stream, leftover)
 
     async def _drain(self, stream: TunnelStream, data: bytes) -> None:
         data = data or await stream.read()
@@ -185,10 +195,38 @@ class FakeAgent:
         if upgrade is None:
             await respond(stream, 426, b"upgrade required")
             return
-        await stream.write(encode_response(ResponseHead(101, ((b"upgrade", upgrade),))))
+        fields = [(b"upgrade", upgrade)]
+        key = dict(head.headers).get(b"sec-websocket-key")
+        if key is not None:  # answer as a WebSocket origin would (RFC 6455 §4.2.2)
+            accept = hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
+            fields.append((b"sec-websocket-accept", base64.b64encode(accept)))
+        await stream.write(encode_response(ResponseHead(101, tuple(fields))))
+        if key is not None:
+            await self._websocket_echo(stream, data)
+            return
         data = data or await stream.read()
         while data:
             await stream.write(data)
+            data = await stream.read()
+        await stream.write_eof()
+
+    async def _websocket_echo(self, stream: TunnelStream, data: bytes) -> None:
+        """Echo WebSocket messages (a frame-level server: the handshake is done)."""
+        ws = ServerProtocol(state=State.OPEN, max_size=None)
+        data = data or await stream.read()
+        while data:
+            ws.receive_data(data)
+            for frame in ws.events_received():
+                assert isinstance(frame, Frame)
+                if frame.opcode is Opcode.TEXT:
+                    ws.send_text(frame.data)
+                elif frame.opcode is Opcode.BINARY:
+                    ws.send_binary(frame.data)
+            for out in ws.data_to_send():
+                if not out:  # the closing handshake is over: end the connection
+                    await stream.write_eof()
+                    return
+                await stream.write(out)
             data = await stream.read()
         await stream.write_eof()
 
@@ -317,7 +355,16 @@ async def front() -> AsyncIterator[Front]:
         yield f
 
 
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+async def eventually(probe: Callable[[], object]) -> None:
+    """Wait (up to 5 s) until `probe()` is true: for state that other tasks change."""
+    async with asyncio.timeout(5):
+        while not probe():  # noqa: ASYNC110 (the state has no event to wait on)
+            await asyncio.sleep(0.01)
+
+
+async def read_response(
+    reader: asyncio.StreamReader, *, head_request: bool = False
+) -> tuple[int, dict[str, str], bytes]:
     """One HTTP/1.1 response from a raw connection (sized, chunked or close-delimited)."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -327,12 +374,12 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, st
         if line:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-    if "content-length" in headers:
+    if head_request or status in (101, 204, 304) or status < 200:
+        body = b""
+    elif "content-length" in headers:
         body = await reader.readexactly(int(headers["content-length"]))
     elif headers.get("transfer-encoding") == "chunked":
         body = await read_chunked(reader)
-    elif status in (101, 204, 304) or status < 200:
-        body = b""
     else:
         body = await reader.read()
     return status, headers, body
