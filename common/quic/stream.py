@@ -100,7 +100,7 @@ class QuicTunnelStream:
             return
         conn.blocked_writers.add(self)
         try:
-            while conn.engine.send_buffered(self._state) >= conn.options.low_watermark:
+            while conn.engine.send_buffered(self._state) > conn.options.low_watermark:
                 self._writer = conn.loop.create_future()
                 try:
                     await self._writer
@@ -161,7 +161,7 @@ class QuicTunnelStream:
         self._wake_writer()
 
     def wake_writer_if_drained(self) -> None:
-        if self._conn.engine.send_buffered(self._state) < self._conn.options.low_watermark:
+        if self._conn.engine.send_buffered(self._state) <= self._conn.options.low_watermark:
             self._wake_writer()
 
     # --- internals -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from common.quic import QuicOptions, QuicServer, QuicTunnelConnection, QuicTunnelStream
+from common.transport import ConnectionClosed
 from tests.common.quic_support import Accepted, Authority, dialled, running_server
 
 MiB = 1 << 20
@@ -126,3 +127,24 @@ async def test_slow_reader_bounds_memory_over_256_mib(pair: Pair) -> None:
     window = pair.options.stream_window
     assert window // 2 <= peak_buffered <= window + SLACK  # it filled the window, no more
     assert peak_rss - rss_before < 48 * MiB  # far below the 256 MiB that went through
+
+
+async def test_blocked_writer_fails_when_the_connection_goes(pair: Pair) -> None:
+    stream = await pair.agent.open_stream()
+    writer = asyncio.ensure_future(write_blocks(stream, 16 * MiB, b"v" * CHUNK))  # noqa: TID251
+    await pair.ingress.accept_stream()
+    await asyncio.sleep(0.3)
+    assert stream in pair.agent.blocked_writers
+    pair.ingress.close(0x105, "shutting down")
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(writer, 5)
+    assert (closed.value.code, closed.value.by_peer) == (0x105, True)
+
+
+async def test_low_watermark_zero_waits_for_every_ack(tmp_path: Path) -> None:
+    options = QuicOptions(high_watermark=128 << 10, low_watermark=0)
+    async for pair in make_pair(tmp_path, options):
+        stream = await pair.agent.open_stream()
+        writer = asyncio.ensure_future(write_blocks(stream, 4 * MiB, b"z" * CHUNK))  # noqa: TID251
+        assert await count(await pair.ingress.accept_stream()) == 4 * MiB
+        await asyncio.wait_for(writer, 5)
