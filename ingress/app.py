@@ -33,7 +33,7 @@ from ingress.metrics import IngressMetrics
 from ingress.node import Node, Snapshot, pin_running, restart_needed
 from ingress.public.server import PublicServer
 from ingress.public.tls import SniCertificates
-from ingress.settings import CertificatePair, IngressSettings, load_settings
+from ingress.settings import CertificatePair, IngressSettings, Listener, load_settings
 from ingress.tunnel_server import TunnelServer
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class IngressApp:
         )
         self._quic: QuicServer | None = None
         self._servers: dict[str, asyncio.Server] = {}
+        self._ports: dict[str, int] = {}
         self._sni: SniCertificates | None = None
         self._admin: AdminServer | None = None
         self._stop = asyncio.Event()
@@ -62,7 +63,11 @@ class IngressApp:
 
     async def run(self) -> None:
         """Start every listener, serve until SIGTERM/SIGINT (or `stop()`), then drain."""
-        await self._start()
+        try:
+            await self._start()
+        except BaseException:
+            await self._close_started()
+            raise
         self._install_signals()
         try:
             async with asyncio.TaskGroup() as group:
@@ -81,28 +86,34 @@ class IngressApp:
         settings = self.node.settings()
         tunnel = settings.tunnel
         self._quic = await serve(tunnel.host, tunnel.port, tunnel.tls, self.tunnel.handle)
-        https_port = None
+        self._ports["tunnel"] = self._quic.port
         if settings.https is not None:
             self._sni = SniCertificates(_pairs(settings.https.certificates))
-            server = await self.public.listen(
-                settings.https.host,
-                settings.https.port,
-                tls=self._sni,
-                redirect_to_https_port=None,
-            )
-            self._servers["https"] = server
-            https_port = _port(server)
+            await self._listen("https", settings.https, self._sni, None)
         if settings.http is not None:
-            self._servers["http"] = await self.public.listen(
-                settings.http.host,
-                settings.http.port,
-                tls=None,
-                redirect_to_https_port=https_port,
-            )
+            await self._listen("http", settings.http, None, self._ports.get("https"))
         if settings.admin is not None:
             app = AdminApp(self.registry, self.readiness)
             self._admin = AdminServer(app, settings.admin.host, settings.admin.port)
             self._admin.bind()
+            self._ports["admin"] = self._admin.port
+
+    async def _listen(
+        self, name: str, listener: Listener, tls: SniCertificates | None, redirect: int | None
+    ) -> None:
+        server = await self.public.listen(
+            listener.host, listener.port, tls=tls, redirect_to_https_port=redirect
+        )
+        self._servers[name] = server
+        self._ports[name] = _port(server)
+
+    async def _close_started(self) -> None:
+        """Release what a failed start had opened."""
+        for server in self._servers.values():
+            server.close()
+        if self._quic is not None:
+            self._quic.close()
+            await self._quic.wait_closed(grace=0.5)
 
     async def _shutdown(self) -> None:
         grace = self.node.settings().drain_grace
@@ -132,12 +143,7 @@ class IngressApp:
     @property
     def ports(self) -> dict[str, int]:
         """The bound ports (useful when the configuration asked for port 0)."""
-        ports = {name: _port(server) for name, server in self._servers.items()}
-        if self._quic is not None:
-            ports["tunnel"] = self._quic.port
-        if self._admin is not None:
-            ports["admin"] = self._admin.port
-        return ports
+        return dict(self._ports)
 
     def _started_fields(self) -> dict[str, object]:
         settings = self.node.settings()

@@ -4,6 +4,7 @@ real QUIC, HTTP → HTTPS redirect, reload (valid and invalid), graceful stop.""
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -212,3 +213,16 @@ async def test_stop_drains_agents_and_closes_with_shutdown(setup: Setup) -> None
         async with asyncio.timeout(5):
             await running
     assert not node.readiness().listeners["tunnel"]
+
+
+async def test_a_listener_that_cannot_start_releases_the_others(setup: Setup) -> None:
+    with socket.create_server((HOST, 0)) as taken:
+        port = taken.getsockname()[1]
+        setup.write(SERVICES, http={"listen": f"{HOST}:{port}"})
+        node = IngressApp(setup.config, load_settings(setup.config))
+        with pytest.raises(OSError):
+            await node.run()
+    https = node.ports.get("https")
+    assert https is not None
+    with pytest.raises(ConnectionRefusedError):  # the HTTPS listener was closed again
+        socket.create_connection((HOST, https), timeout=1).close()
