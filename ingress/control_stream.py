@@ -99,6 +99,7 @@ class AgentSession:
         self._write_lock = asyncio.Lock()
         self._control: Stream | None = None
         self._claim: tuple[str, ...] = ()
+        self._pending: list[ControlMessage] = []
         self._max_streams = 0
         self._drain_reason: str | None = None
         self._interval = settings().limits.heartbeat_interval
@@ -143,11 +144,12 @@ class AgentSession:
     # ---- HELLO ---------------------------------------------------------------------------
 
     async def _first_message(self) -> Hello:
-        while True:
-            for message in await self._read_messages():
-                if not isinstance(message, Hello):
-                    raise _protocol(f"{type(message).__name__} before HELLO")
-                return message
+        while not (messages := await self._read_messages()):
+            pass
+        first, *self._pending = messages  # what came in the same read is handled after it
+        if not isinstance(first, Hello):
+            raise _protocol(f"{type(first).__name__} before HELLO")
+        return first
 
     async def _welcome(self, hello: Hello) -> None:
         if hello.agent_id != self.peer.name:
@@ -190,6 +192,8 @@ class AgentSession:
         loop = asyncio.get_running_loop()
         silence = SILENT_INTERVALS * self._interval
         deadline = loop.time() + silence
+        for message in self._pending:
+            await self._handle(message)
         while True:
             try:
                 async with asyncio.timeout_at(deadline):

@@ -57,6 +57,26 @@ async def test_hello_accepts_what_the_identity_may_serve(ingress: Ingress) -> No
     assert ingress.gauge("web") == 0
 
 
+async def test_messages_in_the_same_read_as_hello_are_handled(ingress: Ingress) -> None:
+    async with agents(ingress, "agent-1", "agent-2") as (one, two):
+        hello = encode_control(Hello("agent-1", "test", ("web", "api")), preface=True)
+        await one.open_control(hello + encode_control(Services(("api",))) + encode_control(Ping(9)))
+        first, second, third = [await one.receive() for _ in range(3)]
+        assert isinstance(first, HelloAck) and first.accepted == ("web", "api")
+        assert isinstance(second, HelloAck) and second.accepted == ("api",)
+        assert third == Pong(9)
+        assert (ingress.pool.count("web"), ingress.pool.count("api")) == (0, 1)
+        await two.open_control(
+            encode_control(Hello("agent-2", "test", ("web",)), preface=True)
+            + encode_control(Drain("at once"))
+            + encode_control(Ping(1))
+        )
+        assert isinstance(await two.receive(), HelloAck)
+        assert await two.receive() == Pong(1)
+        with pytest.raises(NoAgentAvailable):
+            await ingress.pool.lease("web")
+
+
 async def test_agent_id_must_match_the_certificate(ingress: Ingress) -> None:
     async with agents(ingress, "agent-2") as (agent,):
         hello = Hello("agent-1", "test", ("web", "api"))
