@@ -56,7 +56,7 @@ async def find(db: AsyncSession, rt: Runtime, token: str) -> tuple[UserSession, 
     ).first()
     if found is None:
         return None
-    session, user = found.tuple()
+    session, user = found
     now = rt.now()
     if not user.is_active or expired(rt, session, now):
         await db.delete(session)

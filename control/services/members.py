@@ -50,7 +50,7 @@ async def _members(db: AsyncSession, ids: list[uuid.UUID]) -> list[MemberOut]:
         .join(User, User.id == Membership.user_id)
         .where(Membership.id.in_(ids))
     )
-    by_id = {m.id: _out(m, u) for m, u in found.tuples()}
+    by_id = {m.id: _out(m, u) for m, u in found}
     return [by_id[i] for i in ids]
 
 
@@ -119,7 +119,7 @@ async def _find(db: AsyncSession, ctx: OrgContext, user_id: uuid.UUID) -> tuple[
     ).first()
     if found is None:
         raise NotFound("no such member in this organisation")
-    membership, user = found.tuple()
+    membership, user = found
     return membership, user
 
 

@@ -49,7 +49,7 @@ async def list_mine(db: AsyncSession, principal: Principal) -> list[OrgOut]:
                 .where(Membership.user_id == principal.user_id)
                 .order_by(Organisation.name, Organisation.id)
             )
-            pairs = [(org, Role(role)) for org, role in rows.tuples()]
+            pairs = [(org, Role(role)) for org, role in rows]
     return [_out(org, Role(role)) for org, role in pairs if role]
 
 

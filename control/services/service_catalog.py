@@ -185,7 +185,7 @@ async def _outs(db: AsyncSession, rows: list[Service]) -> list[ServiceOut]:
             .where(ServiceAgent.service_id.in_(agents))
             .order_by(ServiceAgent.agent_id)
         )
-        for service_id, agent_id in found.tuples():
+        for service_id, agent_id in found:
             agents[service_id].append(agent_id)
     return [
         ServiceOut.model_validate(
