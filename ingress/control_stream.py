@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TypeVar
 
 from common.transport import ConnectionClosed, PeerIdentity, StreamReset, TunnelConnection
@@ -42,33 +42,14 @@ from common.wire import (
     encode_control,
 )
 from ingress.agents import Agent, AgentPool
-from ingress.settings import IngressSettings, ServiceConfig
+from ingress.claims import evaluate
+from ingress.settings import IngressSettings
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=BaseException)
 
-UNKNOWN = "unknown service"
-NOT_ALLOWED = "not allowed for this agent"
 SILENT_INTERVALS = 3
 LINGER_MIN, LINGER_MAX = 0.05, 1.0  # seconds
-
-
-def evaluate(
-    services: Sequence[ServiceConfig], peer: PeerIdentity, claimed: Sequence[str]
-) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
-    """Split an agent's claim into (accepted, rejected with the reason), in claim order."""
-    by_name = {service.name: service for service in services}
-    accepted: list[str] = []
-    rejected: dict[str, str] = {}
-    for name in claimed:
-        service = by_name.get(name)
-        if service is None:
-            rejected[name] = UNKNOWN
-        elif not service.allows(peer.name, peer.org):
-            rejected[name] = NOT_ALLOWED
-        elif name not in accepted:
-            accepted.append(name)
-    return tuple(accepted), tuple(rejected.items())
 
 
 class SessionClosed(Exception):
