@@ -94,7 +94,9 @@ class QuicTunnelStream:
         self._check_writable()
         conn = self._conn
         if data:
-            conn.engine.send_stream_data(self.stream_id, data)
+            # Straight to the sender: aioquic's send_stream_data() would look the stream up
+            # and re-validate it on every write; ours is known to be open for sending.
+            self._state.sender.write(data)
             conn.schedule_transmit()
         if conn.engine.send_buffered(self._state) <= conn.options.high_watermark:
             return
@@ -115,7 +117,7 @@ class QuicTunnelStream:
             return
         self._check_writable()
         self._eof_sent = True
-        self._conn.engine.send_stream_data(self.stream_id, b"", end_stream=True)
+        self._state.sender.write(b"", end_stream=True)
         self._conn.schedule_transmit()
         self._send_finished()
 
