@@ -26,7 +26,7 @@ from common.config import ConfigError
 from edge.orchestrator import Orchestrator, ReloadRefused
 from edge.origin import OriginPool
 from edge.origin_proxy import OriginProxy
-from edge.settings import EdgeSettings, check_files, load_settings
+from edge.settings import EdgeSettings, LogSettings, check_files, load_settings
 from edge.supervisor import Supervisor
 
 log = logging.getLogger("kokoa.edge.app")
@@ -88,7 +88,7 @@ class EdgeApp:
     async def run(self) -> int:
         """Serve until stopped; 0 once drained."""
         settings = self.orchestrator.current.settings
-        logs.configure(settings.log.level, settings.log.format)
+        _configure_logs(settings.log)
         log.info("edge agent starting", extra={"agent": settings.agent, "config": str(self.config)})
         with self._signals():
             try:
@@ -117,7 +117,7 @@ class EdgeApp:
             log.error("reload refused; keeping the running configuration", extra=_why(exc))
             return False
         if snapshot.settings.log != before:
-            logs.configure(snapshot.settings.log.level, snapshot.settings.log.format)
+            _configure_logs(snapshot.settings.log)
         return True
 
     def log_status(self) -> None:
@@ -167,6 +167,13 @@ class EdgeApp:
         finally:
             for sig in handlers:
                 loop.remove_signal_handler(sig)
+
+
+def _configure_logs(settings: LogSettings) -> None:
+    logs.configure(settings.level, settings.format)
+    # aioquic logs every handshake and close at INFO as "quic"; our own lines say what matters.
+    quic = logging.DEBUG if settings.level == "debug" else logging.WARNING
+    logging.getLogger("quic").setLevel(quic)
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
