@@ -3,7 +3,8 @@
 Before aioquic sees a datagram (threats.md T4): Version Negotiation packets are dropped (a
 server never needs one, and answering them enables reflection loops), a datagram of an
 unknown version gets a Version Negotiation reply only if it is at least 1200 bytes (so it is
-no amplifier), and only a client INITIAL in a datagram of at least 1200 bytes creates state.
+no amplifier), and only a client INITIAL in a datagram of at least 1200 bytes creates state,
+and only while fewer than MAX_HANDSHAKES connections are still unverified.
 
 Each new connection is handled by a task: wait for the handshake and the client certificate
 check (at most `handshake_timeout`), then run `on_connection(conn)`. The connection lives as
@@ -39,6 +40,7 @@ from common.wire.errors import ErrorCode
 
 log = logging.getLogger(__name__)
 
+MAX_HANDSHAKES = 512  # unverified connections at once: bounds the CPU an Initial flood costs
 ConnectionHandler = Callable[[QuicTunnelConnection], Awaitable[None]]
 
 
@@ -66,6 +68,8 @@ class QuicServer(DatagramEndpoint):
         self._tasks = TaskSet()
         self._handlers: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._handshakes = 0  # connections not yet verified
+        self.refused_handshakes = 0  # new connections dropped because of MAX_HANDSHAKES
 
     @property
     def port(self) -> int:
@@ -114,6 +118,8 @@ class QuicServer(DatagramEndpoint):
             conn.datagram_received(data, addr)
         elif len(data) < SMALLEST_MAX_DATAGRAM_SIZE or self._closing:
             return
+        elif self._handshakes >= MAX_HANDSHAKES:
+            self.refused_handshakes += 1  # logged by whoever reads it: a flood would flood logs
         elif header.version not in self._versions:
             reply = self._version_negotiation(header.source_cid, header.destination_cid)
             self.send([(reply, addr)])
@@ -154,6 +160,7 @@ class QuicServer(DatagramEndpoint):
             original_destination_connection_id=original_cid,
         )
         conn = QuicTunnelConnection(engine, self, self._options, self._verifier)
+        self._handshakes += 1  # until _serve() sees it verified or gone
         self._conn_cids[conn] = {original_cid, engine.host_cid}
         self._cids[original_cid] = self._cids[engine.host_cid] = conn
         task = self._tasks.spawn(self._serve(conn), name=f"quic-conn-{engine.host_cid.hex()}")
@@ -170,6 +177,8 @@ class QuicServer(DatagramEndpoint):
             return
         except ConnectionClosed:
             return  # refused or failed; the connection ends by itself
+        finally:
+            self._handshakes -= 1
         self._live.add(conn)
         try:
             await self._on_connection(conn)

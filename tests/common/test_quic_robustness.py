@@ -183,3 +183,24 @@ async def test_server_drops_a_handshake_that_stalls(ca: Authority) -> None:
         assert server._conn_cids
         await asyncio.sleep(0.6)  # …and forgets us once the handshake times out
         assert not server._conn_cids
+
+
+async def test_unverified_connections_are_capped(
+    ca: Authority, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("common.quic.server.MAX_HANDSHAKES", 1)
+    options = QuicOptions(handshake_timeout=0.5)
+    async with running_server(ca.issue("ingress", "in-1"), Accepted(), options=options) as server:
+        answers = []
+        for _ in range(2):
+            client = QuicConnection(
+                configuration=QuicConfiguration(alpn_protocols=["kokoa/1"], is_client=True)
+            )
+            client.connect((HOST, server.port), now=0.0)
+            (initial, _), *_ = client.datagrams_to_send(now=0.0)
+            answers.append(await in_thread(server.port, initial))
+        assert answers[0] is not None and answers[1] is None
+        assert server.refused_handshakes == 1
+        await asyncio.sleep(0.8)  # the first one timed out: room again
+        async with dialled(server, ca.issue("agent", "a1")) as conn:
+            assert conn.peer.name == "in-1"
