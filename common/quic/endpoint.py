@@ -69,6 +69,7 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         self._socket = sock if selector else None
         self._gso = sys.platform == "linux"
         self._connected = False  # a connected socket takes no address
+        self._mtu_warned = False
 
     # --- asyncio.DatagramProtocol ----------------------------------------------------------
 
@@ -109,7 +110,11 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         raise NotImplementedError
 
     def error_received(self, exc: Exception) -> None:
-        # ICMP errors (port unreachable…) can be forged; QUIC's timers decide instead.
+        # ICMP errors (port unreachable…) can be forged; QUIC's timers decide instead. A path
+        # MTU below max_datagram_size is worth one warning: the connection will not get through.
+        if isinstance(exc, OSError) and exc.errno == errno.EMSGSIZE and not self._mtu_warned:
+            self._mtu_warned = True
+            log.warning("UDP datagram too large for the path (%s): lower max_datagram_size", exc)
         log.debug("UDP error ignored: %s", exc)
 
     def connection_lost(self, exc: Exception | None) -> None:  # noqa: ARG002
