@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import pytest
+from aioquic.quic.connection import NetworkAddress
 
 from common.quic import QuicOptions, QuicServer, QuicTunnelConnection, QuicTunnelStream
+from common.quic.endpoint import DatagramEndpoint
 from common.transport import ConnectionClosed
 from tests.common.quic_support import Accepted, Authority, dialled, running_server
 
 MiB = 1 << 20
 CHUNK = 64 << 10
-SLACK = 64 << 10  # a few datagrams beyond the window may be in aioquic's reorder buffer
+SLACK = 64 << 10
+LOSS = 0.05
+Handler = Callable[
+    [bytes, NetworkAddress], None
+]  # a few datagrams beyond the window may be in aioquic's reorder buffer
 
 
 @dataclass
@@ -148,3 +155,38 @@ async def test_low_watermark_zero_waits_for_every_ack(tmp_path: Path) -> None:
         writer = asyncio.ensure_future(write_blocks(stream, 4 * MiB, b"z" * CHUNK))  # noqa: TID251
         assert await count(await pair.ingress.accept_stream()) == 4 * MiB
         await asyncio.wait_for(writer, 5)
+
+
+async def test_transfers_survive_packet_loss(small_windows: Pair) -> None:
+    """Drop 5% of datagrams both ways: data, credit (MAX_DATA/MAX_STREAM_DATA) and FINs that
+    get lost are sent again, and every byte arrives once, in order."""
+    pair, rng = small_windows, random.Random(7)
+    for endpoint in (pair.agent._endpoint, pair.ingress._endpoint):
+        assert isinstance(endpoint, DatagramEndpoint)
+        handle = endpoint.handle_datagram
+
+        def lossy(data: bytes, addr: NetworkAddress, handle: Handler = handle) -> None:
+            if rng.random() >= LOSS:
+                handle(data, addr)
+
+        endpoint.handle_datagram = lossy  # type: ignore[method-assign]
+    payloads = [bytes([i]) * (i * 100_000 + 1) for i in range(1, 9)]
+    streams = [await pair.agent.open_stream() for _ in payloads]
+
+    async def send(stream: QuicTunnelStream, payload: bytes) -> None:
+        await stream.write(payload)
+        await stream.write_eof()
+
+    async def receive() -> bytes:
+        stream = await pair.ingress.accept_stream()
+        data = bytearray()
+        while chunk := await stream.read():
+            data += chunk
+            await asyncio.sleep(0)  # a reader that lags a little
+        return bytes(data)
+
+    async with asyncio.timeout(60):
+        sent = asyncio.gather(*(send(s, p) for s, p in zip(streams, payloads, strict=True)))
+        received = await asyncio.gather(*(receive() for _ in payloads))
+        await sent
+    assert sorted(received) == sorted(payloads)
