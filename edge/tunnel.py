@@ -164,14 +164,7 @@ class Tunnel:
         self.state = TunnelState.DRAINING
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
-        try:
-            await channel.send(Drain(reason))
-            async with asyncio.timeout_at(deadline):
-                await self._wait_idle()
-        except (TunnelError, TransportError):
-            pass  # the connection is failing anyway; run() reports it
-        except TimeoutError:
-            log.warning("drain grace over; cutting streams", extra=self._fields(n=self.in_flight))
+        await self._finish_streams(channel, reason, deadline)
         await self._linger(deadline - loop.time())
         self._drained = True
         conn.close(ErrorCode.NO_ERROR, "drained")
@@ -342,6 +335,17 @@ class Tunnel:
         if self._conn is not None:
             log.warning("node did not close after DRAIN; closing", extra=self._fields())
             self._conn.close(ErrorCode.NO_ERROR, "drained")
+
+    async def _finish_streams(self, channel: ControlChannel, reason: str, deadline: float) -> None:
+        """Send DRAIN and wait for the streams in flight, until `deadline` (loop time)."""
+        try:
+            await channel.send(Drain(reason))
+            async with asyncio.timeout_at(deadline):
+                await self._wait_idle()
+        except (TunnelError, TransportError):
+            pass  # the connection is failing anyway; run() reports it
+        except TimeoutError:
+            log.warning("drain grace over; cutting streams", extra=self._fields(n=self.in_flight))
 
     async def _wait_idle(self) -> None:
         while self._streams:
