@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 
 from control.schemas.common import Problem
+from control.schemas.validators import PATTERN_HINTS
 from control.services.errors import DomainError, Throttled
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,14 @@ async def _validation(request: Request, exc: Exception) -> ProblemResponse:
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     detail = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else str(first["msg"])
     return problem(request, 422, "validation-error", "Invalid request", detail, errors=errors)
+
+
+def _message(err: dict[str, Any]) -> str:
+    if err.get("type") == "string_pattern_mismatch":
+        hint = PATTERN_HINTS.get(str(err.get("ctx", {}).get("pattern")))
+        if hint:
+            return f"expected {hint}"
+    return str(err.get("msg", ""))
 
 
 async def _http(request: Request, exc: Exception) -> ProblemResponse:

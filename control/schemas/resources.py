@@ -41,7 +41,7 @@ class ServiceIn(In):
     connect_timeout: float = ConnectTimeout
     read_timeout: float = ReadTimeout
     tls_verify: bool = True
-    host_header: HostHeader = Field(default=None, max_length=255)
+    host_header: HostHeader | None = None
 
 
 class ServicePatch(Patch):
@@ -56,7 +56,7 @@ class ServicePatch(Patch):
     connect_timeout: float | SkipJsonSchema[None] = Field(default=None, gt=0, le=300)
     read_timeout: float | SkipJsonSchema[None] = Field(default=None, gt=0, le=86400)
     tls_verify: bool | SkipJsonSchema[None] = None
-    host_header: HostHeader = Field(default=None, max_length=255)
+    host_header: HostHeader | None = None
 
 
 class ServiceOut(Out):
