@@ -122,7 +122,9 @@ class EdgeApp:
 
     def log_status(self) -> None:
         for status in self.supervisor.status():
-            log.info("node status", extra=asdict(status))
+            fields = asdict(status)
+            fields["node"] = fields.pop("name")  # `name` is taken in a LogRecord
+            log.info("node status", extra=fields)
 
     async def _shutdown(self, group: asyncio.TaskGroup, supervising: asyncio.Task[None]) -> None:
         grace = self.orchestrator.current.settings.drain_grace

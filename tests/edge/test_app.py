@@ -163,8 +163,34 @@ async def test_a_changed_file_is_reloaded_with_watch(
     more["services"].append({"name": "api", "origin": demo.url})
     write(conf, more)
     assert await session.wait_for(Services) == Services(("web", "api"))
+    agent.proc.send_signal(signal.SIGUSR1)  # one status line per node
+    await until(lambda: agent.logged("node status"))
+    status = next(r for r in agent.records() if r["msg"] == "node status")
+    assert status["node"] == "ingress-1" and status["state"] == "connected"
+    assert status["accepted"] == ["web", "api"] and 0 < status["rtt"] < 1
     agent.proc.send_signal(signal.SIGINT)
     assert await agent.wait() == 0
+
+
+async def test_a_second_stop_signal_does_not_wait_for_the_grace(
+    tmp_path: Path, node: FakeIngress, demo: RunningOrigin, agents: list[Agent]
+) -> None:
+    agent = Agent(write(tmp_path / "agent.yaml", config(node.port, demo.url, drain_grace=60)))
+    agents.append(agent)
+    session = await node.session(within=30)
+    async with asyncio.timeout(20), asyncio.TaskGroup() as group:
+        in_flight = group.create_task(session.request(get("/slow?delay=30")))
+        await asyncio.sleep(0.3)
+        agent.proc.send_signal(signal.SIGTERM)
+        await session.wait_for(Drain)
+        loop = asyncio.get_running_loop()
+        forced = loop.time()
+        agent.proc.send_signal(signal.SIGTERM)
+        assert await agent.wait() == 0
+        assert loop.time() - forced < 5
+        cut = await in_flight
+    assert cut.head is None
+    assert (await session.wait_closed()).code == ErrorCode.SHUTDOWN
 
 
 def test_run_with_an_invalid_file_exits_1_naming_the_field(tmp_path: Path) -> None:
