@@ -30,7 +30,7 @@ import httptools
 
 from ingress.public.body import ClientGone, RequestBody
 from ingress.public.exchange import NOTHING, PARTIAL, Exchange
-from ingress.public.request import Rejected, bad_request, parse_head
+from ingress.public.request import SPECIAL, Rejected, bad_request, is_special, parse_head
 
 if TYPE_CHECKING:
     from ingress.public.server import Listener
@@ -41,6 +41,7 @@ log = logging.getLogger("kokoa.ingress.public")
 _IDLE, _HEAD, _BODY = 0, 1, 2
 # Why reading is paused (a bit each; reading resumes when none is left).
 _BODY_FULL, _QUEUED, _REFUSING = 1, 2, 4
+_OWS = (b" ", b"\t")
 _LINGER = 2.0  # seconds to read and drop an unwanted request body before closing
 
 
@@ -57,7 +58,9 @@ class HttpConnection(asyncio.Protocol):
         self._deadline = math.inf
         self._head_bytes = 0  # bytes received for the current head (or trailer section)
         self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._headers: list[tuple[bytes, bytes]] = []  # forwarded as they are
+        self._special: list[tuple[bytes, bytes]] = []  # interpreted by parse_head
+        self._max_header_bytes = self.limits.max_header_bytes
         self._header_size = 0
         self._body: RequestBody | None = None  # the body being parsed
         self._body_total = 0  # body bytes parsed on this connection (for the gap check)
@@ -162,24 +165,30 @@ class HttpConnection(asyncio.Protocol):
         self._phase = _HEAD
         self._url = b""
         self._headers = []
+        self._special = []
         self._header_size = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._count(len(url))
+        self._header_size += len(url)
+        if self._header_size > self._max_header_bytes:
+            raise _too_large()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4)
+        size = self._header_size = self._header_size + len(name) + len(value) + 4
+        if size > self._max_header_bytes:
+            raise _too_large()
         if self._phase != _HEAD:
             return  # a trailer field: not carried by the tunnel (docs/protocol.md §5.2)
-        if value[-1:] in (b" ", b"\t"):
+        if value.endswith(_OWS):  # llhttp strips leading whitespace only
             value = value.rstrip(b" \t")
-        self._headers.append((name.lower(), value))
-
-    def _count(self, size: int) -> None:
-        self._header_size += size
-        if self._header_size > self.limits.max_header_bytes:
-            raise _too_large()
+        name = name.lower()
+        if name in SPECIAL:
+            self._special.append((name, value))
+        else:
+            if b"_" in name:
+                is_special(name)  # raises for an underscore alias of a special field
+            self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         parser = self._parser
@@ -188,6 +197,7 @@ class HttpConnection(asyncio.Protocol):
             parser.get_http_version(),
             self._url,
             self._headers,
+            self._special,
             keep_alive=parser.should_keep_alive(),
             upgrade=parser.should_upgrade(),
         )
@@ -311,13 +321,36 @@ class HttpConnection(asyncio.Protocol):
         else:
             exchange.status = rejected.status
             server.rejected(self, rejected, exchange.request_id)
-        self._close()
+        self._close_after_answer()
+
+    def _close_after_answer(self) -> None:
+        """End our side after the page, but read (and drop) what the client still sends for
+        a moment: closing with unread bytes would reset the connection, and the client
+        could lose the page."""
+        transport = self.transport
+        if transport is None or self.closed:
+            return
+        if not self.listener.tls and transport.can_write_eof():
+            transport.write_eof()
+        self._dead = True
+        self._deadline = self._now() + _LINGER
+        if self._paused:
+            self._paused = 0
+            transport.resume_reading()
 
     def expire(self, now: float) -> None:
-        """Called by the sweeper: enforce the head, keep-alive and linger deadlines."""
-        if now < self._deadline or self._active is not None or self.closed:
+        """Called by the sweeper: enforce the head, keep-alive, linger and response-head
+        deadlines."""
+        if now < self._deadline or self.closed:
             return
-        if self._phase == _HEAD and self._head_bytes:
+        active = self._active
+        if active is not None:  # no response head from the agent in time
+            self._deadline = math.inf
+            if self._task is not None:
+                active.timed_out = True
+                self._task.cancel()
+            return
+        if self._phase == _HEAD and self._head_bytes and not self._dead:
             self.refuse(_timed_out())
         else:
             self._close()
@@ -328,6 +361,14 @@ class HttpConnection(asyncio.Protocol):
             self._close()
 
     # ---- the exchange's side ------------------------------------------------------------
+
+    def await_response(self, timeout: float) -> None:
+        """The exchange waits for the agent's response head: cancel it after `timeout`
+        seconds (setting its `timed_out`), unless `response_started` comes first."""
+        self._deadline = self._now() + timeout
+
+    def response_started(self) -> None:
+        self._deadline = math.inf
 
     def write(self, data: bytes) -> None:
         if not self.closed and self.transport is not None:

@@ -6,11 +6,11 @@
    answer 308 to HTTPS instead;
 2. lease a stream to an agent of the service (502 when none is connected, 503 when all are
    busy) and write the REQUEST head; a body that arrived with the head goes in the same write;
-3. stream the rest of the body (`_upload`, its own task) while waiting for the RESPONSE head
-   (504 after `response_head_timeout`); a stream refused with BUSY or DRAINING before it
-   carried a body is tried again on another lease;
-4. frame the response for the client and pump it, each side awaiting the other's flow control;
-   a 101 turns both directions into a raw pipe.
+3. stream the rest of the body (`relay.upload`, its own task) while waiting for the RESPONSE
+   head (504 after `response_head_timeout`); a stream refused with BUSY or DRAINING before
+   it carried a body is tried again on another lease;
+4. frame the response for the client and pump it (`relay`), each side awaiting the other's
+   flow control; a 101 turns both directions into a raw pipe.
 
 Failures before the response head are error pages (`pages.py`); after it, the connection is
 aborted so the client sees a truncated response. The client going away cancels the task,
@@ -26,7 +26,7 @@ import time
 from typing import TYPE_CHECKING
 
 from common.streams import read_head
-from common.transport import ConnectionClosed, StreamReset, TransportError, TunnelStream
+from common.transport import StreamReset, TransportError, TunnelStream
 from common.wire import (
     ErrorCode,
     HeadReader,
@@ -37,12 +37,13 @@ from common.wire import (
 )
 from ingress.agents import AgentsBusy, NoAgentAvailable
 from ingress.metrics import ServiceMetrics
-from ingress.public import pages
-from ingress.public.body import ClientGone, RequestBody
+from ingress.public import pages, relay
+from ingress.public.body import RequestBody
 from ingress.public.forward import new_request_id, route_path, tunnel_head
+from ingress.public.gateway import TunnelLease
 from ingress.public.pages import Problem
 from ingress.public.request import ClientRequest
-from ingress.public.response import CONTINUE, LAST_CHUNK, Framing, chunk, encode_head, upgrade_head
+from ingress.public.response import Framing, encode_head, upgrade_head
 from ingress.routing import Route
 
 if TYPE_CHECKING:
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("kokoa.ingress.public")
 access_log = logging.getLogger("kokoa.ingress.access")
 
-READ_SIZE = 256 * 1024
 _ATTEMPTS = 3  # leases per request when agents refuse a stream with BUSY or DRAINING
 _RETRY = frozenset((ErrorCode.BUSY, ErrorCode.DRAINING))
 # How far the response got (`Exchange.responded`).
@@ -76,12 +76,13 @@ class Exchange:
         "service",
         "started",
         "status",
+        "timed_out",
     )
 
     def __init__(self, conn: HttpConnection, request: ClientRequest, body: RequestBody | None):
         self.conn = conn
         self.request = request
-        self.body = body
+        self.body = body  # None: no body (and no upgrade)
         self.request_id = new_request_id()
         self.service = "-"
         self.agent = "-"
@@ -92,6 +93,7 @@ class Exchange:
         self.keep_alive = request.keep_alive
         self.responded = NOTHING
         self.running = False  # run() has started
+        self.timed_out = False  # the connection cancelled us: no response head in time
         self._upload_task: asyncio.Task[None] | None = None
 
     @property
@@ -103,7 +105,9 @@ class Exchange:
         """Serve the request; never raises but cancellation (the client went away)."""
         self.running = True
         try:
-            await self._serve()
+            route = self._route()
+            if route is not None:
+                await self._proxy(route)
         except asyncio.CancelledError:
             self.error = self.error or "client went away"
             raise
@@ -114,67 +118,78 @@ class Exchange:
         finally:
             if self._upload_task is not None:
                 self._upload_task.cancel()
-            self._log()
+            if access_log.isEnabledFor(logging.INFO):
+                self._log()
             self.conn.finished(self, self.keep_alive)
 
-    async def _serve(self) -> None:
+    def _route(self) -> Route | None:
+        """The route, or None once answered (redirect to HTTPS, unknown host)."""
         listener = self.conn.listener
         if listener.redirect_port is not None:
             self._redirect(listener.redirect_port)
-            return
-        server = listener.server
+            return None
         request = self.request
-        route = server.gateway.route(request.host, route_path(request.target))
+        route = listener.server.gateway.route(request.host, route_path(request.target))
         if route is None:
-            server.metrics.reject("unknown_host")
+            listener.server.metrics.reject("unknown_host")
             self._problem(pages.unknown_host(request.host))
-            return
+            return None
         self.service = route.service
+        return route
+
+    # ---- through the tunnel -------------------------------------------------------------
+
+    async def _proxy(self, route: Route) -> None:
+        payload = self._payload(route)
+        if payload is None:
+            return
+        server = self.conn.listener.server
         metrics = server.metrics.service(route.service)
-        metrics.in_flight.inc()
+        metrics.active += 1
         try:
-            await self._proxy(route, metrics)
+            for attempt in range(_ATTEMPTS):
+                lease = await self._lease(route.service)
+                if lease is None:
+                    return
+                async with lease:
+                    self.agent = lease.agent
+                    retry = attempt + 1 < _ATTEMPTS and not self.request.has_body
+                    if not await self._through(lease.stream, payload, metrics, retry=retry):
+                        return
         finally:
-            metrics.in_flight.dec()
+            metrics.active -= 1
             received = 0 if self.body is None else self.body.received
             seconds = time.monotonic() - self.started
             metrics.count(self.status or 499, seconds, received, self.sent)
 
-    # ---- through the tunnel -------------------------------------------------------------
-
-    async def _proxy(self, route: Route, metrics: ServiceMetrics) -> None:
+    def _payload(self, route: Route) -> bytes | None:
+        """The encoded REQUEST head, or None once answered (431, 400)."""
         conn = self.conn
+        head = tunnel_head(
+            self.request,
+            route,
+            request_id=self.request_id,
+            client=conn.client,
+            scheme=conn.listener.scheme,
+        )
         try:
-            head = tunnel_head(
-                self.request,
-                route,
-                request_id=self.request_id,
-                client=conn.client,
-                scheme=conn.listener.scheme,
-            )
-            payload = encode_request(head, max_size=conn.limits.max_head_size)
+            return encode_request(head, max_size=conn.limits.max_head_size)
         except HeadTooLargeError:
             self._problem(Problem(431, "header_too_large", "the request head is too large"))
-            return
         except ValueError as exc:
             log.info("request %s not representable: %s", self.request_id, exc)
             self._problem(Problem(400, "bad_request", "the request is malformed"))
-            return
-        gateway = conn.listener.server.gateway
-        for attempt in range(_ATTEMPTS):
-            try:
-                lease = await gateway.lease(route.service)
-            except AgentsBusy:
-                self._problem(pages.agents_busy(route.service))
-                return
-            except NoAgentAvailable:
-                self._problem(pages.no_agent(route.service))
-                return
-            async with lease:
-                self.agent = lease.agent
-                retry = attempt + 1 < _ATTEMPTS and not self.request.has_body
-                if not await self._through(lease.stream, payload, metrics, retry=retry):
-                    return
+        return None
+
+    async def _lease(self, service: str) -> TunnelLease | None:
+        """A stream to an agent of `service`, or None once answered (502, 503)."""
+        try:
+            return await self.conn.listener.server.gateway.lease(service)
+        except AgentsBusy:
+            self._problem(pages.agents_busy(service))
+        except NoAgentAvailable:
+            self._problem(pages.no_agent(service))
+        return None
 
     async def _through(
         self, stream: TunnelStream, payload: bytes, metrics: ServiceMetrics, *, retry: bool
@@ -182,66 +197,79 @@ class Exchange:
         """Send the request on `stream` and answer the client; True to try another lease."""
         try:
             await self._exchange(stream, payload)
-        except StreamReset as exc:  # the agent reset the stream
-            metrics.reset(exc.code)
-            self.error = f"stream reset by the agent: {_code_name(exc.code)}"
-            if retry and exc.code in _RETRY and self.responded == NOTHING:
-                return True
-            self._fail(pages.for_reset(exc.code, self.service))
-        except ConnectionClosed as exc:
-            self.error = f"tunnel connection lost: {exc}"
-            self._fail(
-                Problem(
-                    502, "agent_lost", f"the connection to the agent of {self.service} was lost"
-                )
-            )
-        except ProtocolError as exc:  # the agent sent something malformed
-            _reset(stream, exc.code)
-            metrics.reset(exc.code)
-            self.error = f"{exc.code.name}: {exc.message}"
-            self._fail(Problem(502, "bad_gateway", f"the agent of {self.service} answered badly"))
-        except TimeoutError:
-            _reset(stream, ErrorCode.CANCELLED)
+        except (TransportError, ProtocolError) as exc:
+            return self._failed(stream, exc, metrics, retry=retry)
+        except asyncio.CancelledError:
+            if self.timed_out and _uncancel() == 0:  # the response-head deadline passed
+                return self._failed(stream, TimeoutError(), metrics, retry=False)
+            relay.reset(stream, ErrorCode.CANCELLED)
             metrics.reset(ErrorCode.CANCELLED)
-            self.error = "no response head in time"
-            self._fail(Problem(504, "agent_timeout", f"no answer from {self.service} in time"))
-        except BaseException:  # cancelled (the client went away), or a bug
-            _reset(stream, ErrorCode.CANCELLED)
+            raise
+        except BaseException:  # a bug
+            relay.reset(stream, ErrorCode.CANCELLED)
             metrics.reset(ErrorCode.CANCELLED)
             raise
         finally:
             self._stop_upload(stream)
         return False
 
+    def _failed(
+        self, stream: TunnelStream, exc: Exception, metrics: ServiceMetrics, *, retry: bool
+    ) -> bool:
+        """Map a tunnel failure to an answer; True when another lease may be tried."""
+        service = self.service
+        if isinstance(exc, StreamReset):  # the agent reset the stream
+            metrics.reset(exc.code)
+            self.error = f"stream reset by the agent: {_code_name(exc.code)}"
+            if retry and exc.code in _RETRY and self.responded == NOTHING:
+                return True
+            self._fail(pages.for_reset(exc.code, service))
+        elif isinstance(exc, ProtocolError):  # the agent sent something malformed
+            relay.reset(stream, exc.code)
+            metrics.reset(exc.code)
+            self.error = f"{exc.code.name}: {exc.message}"
+            self._fail(Problem(502, "bad_gateway", f"the agent of {service} answered badly"))
+        elif isinstance(exc, TimeoutError):
+            relay.reset(stream, ErrorCode.CANCELLED)
+            metrics.reset(ErrorCode.CANCELLED)
+            self.error = "no response head in time"
+            self._fail(Problem(504, "agent_timeout", f"no answer from {service} in time"))
+        else:  # the connection to the agent is gone
+            self.error = f"tunnel connection lost: {exc}"
+            self._fail(
+                Problem(502, "agent_lost", f"the connection to the agent of {service} was lost")
+            )
+        return False
+
     def _stop_upload(self, stream: TunnelStream) -> None:
-        """The response is over: a body still being uploaded is not wanted any more."""
+        """The exchange is over: a body still being uploaded is not wanted any more."""
         task = self._upload_task
         if task is not None and not task.done():
             task.cancel()
-            _reset(stream, ErrorCode.CANCELLED)
+            relay.reset(stream, ErrorCode.CANCELLED)
 
     async def _exchange(self, stream: TunnelStream, payload: bytes) -> None:
         body = self.body
-        request = self.request
+        upgrade = self.request.upgrade is not None
         if body is None:
             await stream.write(payload)
             await stream.write_eof()
-        elif request.upgrade is not None:
+        elif upgrade:
             await stream.write(payload)  # the raw pipe waits for the 101
         elif body.done:
             await stream.write(payload + body.take_all())
             await stream.write_eof()
         else:
             await stream.write(payload)
-            self._upload_task = self.conn.listener.server.spawn(
-                self._upload(stream, body), f"upload {self.request_id}"
-            )
-        async with asyncio.timeout(self.conn.limits.response_head_timeout):
-            head, leftover = await read_head(
-                stream, HeadReader.response(self.conn.limits.max_head_size)
-            )
+            self._start_upload(stream, body)
+        conn, limits = self.conn, self.conn.limits
+        conn.await_response(limits.response_head_timeout)  # a deadline, not a timer: cheaper
+        try:
+            head, leftover = await read_head(stream, HeadReader.response(limits.max_head_size))
+        finally:
+            conn.response_started()
         assert isinstance(head, ResponseHead)  # a response reader yields response heads
-        if request.upgrade is not None:
+        if upgrade:
             if head.status == 101:
                 await self._pipe(stream, head, leftover, body)
                 return
@@ -251,18 +279,10 @@ class Exchange:
             raise ProtocolError(ErrorCode.PROTOCOL_ERROR, "101 to a request without upgrade")
         await self._respond(stream, head, leftover)
 
-    async def _upload(self, stream: TunnelStream, body: RequestBody) -> None:
-        """Client → tunnel: the body (after a 101, raw bytes) until its end, then FIN."""
-        try:
-            if self.request.expect_continue and not body.received:
-                self.conn.write(CONTINUE)
-            while data := await body.take():
-                await stream.write(data)
-            await stream.write_eof()
-        except ClientGone:
-            _reset(stream, ErrorCode.CANCELLED)  # the connection cancels the exchange too
-        except TransportError:
-            pass  # the agent stopped reading (it answered early) or the tunnel went away
+    def _start_upload(self, stream: TunnelStream, body: RequestBody) -> None:
+        expect_continue = self.request.expect_continue
+        upload = relay.upload(self.conn, stream, body, expect_continue=expect_continue)
+        self._upload_task = self.conn.listener.server.spawn(upload, f"upload {self.request_id}")
 
     # ---- toward the client --------------------------------------------------------------
 
@@ -278,71 +298,18 @@ class Exchange:
         self.keep_alive = keep_alive
         self.status = head.status
         self.responded = PARTIAL
+        conn = self.conn
         if framing is Framing.LENGTH:
-            await self._sized(stream, data, leftover, size)
+            await relay.sized(conn, stream, data, leftover, size, self)
         elif framing is Framing.CHUNKED:
-            await self._chunked(stream, data, leftover)
+            await relay.chunked(conn, stream, data, leftover, self)
         elif framing is Framing.CLOSE:
-            await self._until_fin(stream, data, leftover)
+            conn.write(data)
+            await relay.until_fin(conn, stream, leftover, self)
         else:
-            self.conn.write(data)
-            await _expect_fin(stream, leftover)
+            conn.write(data)
+            await relay.expect_fin(stream, leftover)
         self.responded = COMPLETE
-
-    async def _sized(self, stream: TunnelStream, head: bytes, data: bytes, size: int) -> None:
-        conn = self.conn
-        remaining = size - len(data)
-        if remaining < 0:
-            raise ProtocolError(ErrorCode.PROTOCOL_ERROR, "response body over its content-length")
-        conn.write(head)
-        if data:
-            conn.write(data)
-            self.sent += len(data)
-        while remaining:
-            if conn.write_paused:
-                await conn.drain()
-            data = await stream.read(min(READ_SIZE, remaining))
-            if not data:
-                raise ProtocolError(
-                    ErrorCode.PROTOCOL_ERROR, "response body under its content-length"
-                )
-            conn.write(data)
-            remaining -= len(data)
-            self.sent += len(data)
-        await _expect_fin(stream, b"")
-
-    async def _chunked(self, stream: TunnelStream, head: bytes, data: bytes) -> None:
-        conn = self.conn
-        conn.write(head)
-        if data:
-            conn.writelines(chunk(data))
-            self.sent += len(data)
-        while True:
-            if conn.write_paused:
-                await conn.drain()
-            data = await stream.read(READ_SIZE)
-            if not data:
-                break
-            conn.writelines(chunk(data))
-            self.sent += len(data)
-        conn.write(LAST_CHUNK)
-
-    async def _until_fin(self, stream: TunnelStream, head: bytes, data: bytes) -> None:
-        self.conn.write(head)
-        await self._forward(stream, data)
-
-    async def _forward(self, stream: TunnelStream, data: bytes) -> None:
-        """Tunnel → client, unframed, from `data` on until FIN."""
-        conn = self.conn
-        while True:
-            if data:
-                conn.write(data)
-                self.sent += len(data)
-                if conn.write_paused:
-                    await conn.drain()
-            data = await stream.read(READ_SIZE)
-            if not data:
-                return
 
     async def _pipe(
         self, stream: TunnelStream, head: ResponseHead, data: bytes, body: RequestBody | None
@@ -354,10 +321,8 @@ class Exchange:
         self.responded = PARTIAL
         conn.write(upgrade_head(head, self.request_id.encode()))
         if body is not None:
-            self._upload_task = conn.listener.server.spawn(
-                self._upload(stream, body), f"pipe {self.request_id}"
-            )
-        await self._forward(stream, data)
+            self._start_upload(stream, body)
+        await relay.until_fin(conn, stream, data, self)
         conn.end_pipe()
         if self._upload_task is not None:
             await self._upload_task
@@ -385,15 +350,11 @@ class Exchange:
         request = self.request
         authority = request.host if port == 443 else f"{request.host}:{port}"
         target = "/" if request.target == "*" else request.target
-        location = f"https://{authority}{target}".encode()
         self.conn.listener.server.metrics.reject("redirected")
         self.status = 308
         self.keep_alive = keep_alive = self._can_keep_alive()
-        self.conn.write(
-            b"HTTP/1.1 308 Permanent Redirect\r\nlocation: %s\r\ncontent-length: 0\r\n"
-            b"x-request-id: %s\r\n%s\r\n"
-            % (location, self.request_id.encode(), b"" if keep_alive else b"connection: close\r\n")
-        )
+        location = f"https://{authority}{target}".encode()
+        self.conn.write(pages.redirect(location, self.request_id, keep_alive=keep_alive))
         self.responded = COMPLETE
 
     def _can_keep_alive(self) -> bool:
@@ -403,8 +364,6 @@ class Exchange:
         return self.keep_alive and self.request_complete and not server.draining
 
     def _log(self) -> None:
-        if not access_log.isEnabledFor(logging.INFO):
-            return
         request = self.request
         access_log.info(
             "request",
@@ -426,17 +385,10 @@ class Exchange:
         )
 
 
-async def _expect_fin(stream: TunnelStream, data: bytes) -> None:
-    """The response has no (more) body: the stream must end here."""
-    if data or await stream.read(1):
-        raise ProtocolError(ErrorCode.PROTOCOL_ERROR, "response body bytes where none belong")
-
-
-def _reset(stream: TunnelStream, code: ErrorCode) -> None:
-    try:
-        stream.reset(code)
-    except TransportError:
-        pass  # the connection is already gone
+def _uncancel() -> int:
+    """Withdraw one cancellation request from the current task; how many are left."""
+    task = asyncio.current_task()
+    return 0 if task is None else task.uncancel()
 
 
 def _code_name(code: int) -> str:

@@ -80,6 +80,21 @@ def render(problem: Problem, request_id: str, accept: bytes, *, keep_alive: bool
     )
 
 
+def redirect(location: bytes, request_id: str, *, keep_alive: bool) -> bytes:
+    """A `308 Permanent Redirect` to `location` (method and body are kept by the client)."""
+    return b"".join(
+        (
+            STATUS_LINES[308],
+            b"location: ",
+            location,
+            b"\r\ncontent-length: 0\r\nx-request-id: ",
+            request_id.encode(),
+            b"\r\n" if keep_alive else b"\r\nconnection: close\r\n",
+            b"\r\n",
+        )
+    )
+
+
 def _html(problem: Problem, request_id: str) -> str:
     title = f"{problem.status} {STATUS_LINES[problem.status][13:-2].decode()}"
     return (

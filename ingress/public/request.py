@@ -20,6 +20,7 @@ Each refusal is a `Rejected` with the status to answer; the connection is then c
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ _REPLACED = frozenset(
         *(b"x-forwarded-host", b"x-forwarded-port"),
     )
 )
-_SPECIAL = _HOP_BY_HOP | _REPLACED
+SPECIAL = _HOP_BY_HOP | _REPLACED
 _CONNECTION_OPTIONS = frozenset((b"close", b"keep-alive", b"upgrade"))
 _MAX_CONTENT_LENGTH = 10**19 - 1  # the tunnel carries at most 19 digits
 # host [":" port]: a bracketed IPv6 literal, or a DNS name / IPv4 address (letters, digits,
@@ -82,11 +83,18 @@ class ClientRequest:
     chunked: bool = False
     upgrade: bytes | None = None
     expect_continue: bool = False
-    accept: bytes = b""
 
     @property
     def has_body(self) -> bool:
         return self.chunked or bool(self.content_length)
+
+    @property
+    def accept(self) -> bytes:
+        """The Accept field (for our own error pages: not on the hot path)."""
+        for name, value in self.headers:
+            if name == b"accept":
+                return value
+        return b""
 
 
 @dataclass(slots=True)
@@ -101,22 +109,25 @@ class _Fields:
     connection: bytes = b""
     upgrade: bytes | None = None
     expect: bytes | None = None
-    accept: bytes = b""
 
 
 def parse_head(
     method: bytes,
     version: str,
     url: bytes,
-    raw_headers: list[Header],
+    headers: list[Header],
+    special: list[Header],
     *,
     keep_alive: bool,
     upgrade: bool,
 ) -> ClientRequest:
     """Check a complete request head from llhttp and decide its framing.
 
-    `raw_headers` has lowercase names and values without surrounding whitespace;
-    `keep_alive` and `upgrade` are llhttp's `should_keep_alive()` and `should_upgrade()`.
+    The head's fields come split in two (`split_field` decides, field by field, as the
+    parser reports them): `headers`, forwarded as they are, and `special`, the fields this
+    module interprets or replaces. Names are lowercase, values without surrounding
+    whitespace; `keep_alive` and `upgrade` are llhttp's `should_keep_alive()` and
+    `should_upgrade()`.
 
     Raises:
         Rejected: anything ambiguous, unsupported or malformed.
@@ -132,8 +143,7 @@ def parse_head(
         raise Rejected(
             405, "method_not_allowed", "CONNECT is not supported here", "method_not_allowed"
         )
-    fields = _Fields()
-    headers = _collect(raw_headers, fields)
+    fields = _collect(special)
     request = _request(method, version, url, headers, fields, keep_alive)
     _frame(request, fields)
     if upgrade:
@@ -145,34 +155,47 @@ def parse_head(
     return request
 
 
-def _collect(raw_headers: list[Header], fields: _Fields) -> list[Header]:
+def is_special(name: bytes) -> bool:
+    """Whether a (lowercase) field is interpreted here rather than forwarded as it is.
+
+    Raises:
+        Rejected: an underscore spelling of such a field (`content_length`): CGI-style
+            servers read `_` as `-`, so it would be a second, unchecked copy.
+    """
+    if name in SPECIAL:
+        return True
+    if b"_" in name and name.replace(b"_", b"-") in SPECIAL:
+        raise bad_request(f"ambiguous header name {name.decode()!r}")
+    return False
+
+
+def split_fields(raw: list[Header]) -> tuple[list[Header], list[Header]]:
+    """`raw` split into (forwarded, special) fields, as the connection does field by field."""
     headers: list[Header] = []
-    for header in raw_headers:
-        name = header[0]
-        if name not in _SPECIAL:
-            if b"_" in name and name.replace(b"_", b"-") in _SPECIAL:
-                # CGI-style servers read `transfer_encoding` as `transfer-encoding`.
-                raise bad_request(f"ambiguous header name {name.decode()!r}")
-            headers.append(header)
-            if name == b"accept":
-                fields.accept = header[1]
-        elif name == b"host":
+    special: list[Header] = []
+    for field in raw:
+        (special if is_special(field[0]) else headers).append(field)
+    return headers, special
+
+
+def _collect(special: list[Header]) -> _Fields:
+    fields = _Fields()
+    for name, value in special:
+        if name == b"host":
             fields.hosts += 1
-            fields.host = header[1]
+            fields.host = value
         elif name == b"content-length":
-            fields.content_length = header[1]  # llhttp refuses a second one
+            fields.content_length = value  # llhttp refuses a second one
         elif name == b"transfer-encoding":
             fields.transfer_encodings += 1
-            fields.transfer_encoding = header[1]
+            fields.transfer_encoding = value
         elif name == b"connection":
-            fields.connection += b"," + header[1]
+            fields.connection += b"," + value
         elif name == b"upgrade":
-            fields.upgrade = (
-                header[1] if fields.upgrade is None else fields.upgrade + b", " + header[1]
-            )
+            fields.upgrade = value if fields.upgrade is None else fields.upgrade + b", " + value
         elif name == b"expect":
-            fields.expect = header[1]
-    return headers
+            fields.expect = value
+    return fields
 
 
 def _request(
@@ -193,7 +216,6 @@ def _request(
         authority,
         host,
         headers,
-        accept=fields.accept,
     )
 
 
@@ -239,6 +261,7 @@ def _text(value: bytes, what: str) -> str:
         raise bad_request(f"the {what} is not valid UTF-8") from None
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of a value that repeats a lot
 def normalise_host(authority: bytes) -> tuple[str, str]:
     """The authority as ASCII (IDNA A-labels for an international name) and its host for
     routing: lowercase, without port or trailing dot.

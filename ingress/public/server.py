@@ -165,7 +165,9 @@ class PublicServer:
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(min(_SWEEP_INTERVAL, self.limits().header_timeout / 4))
+            limits = self.limits()
+            shortest = min(limits.header_timeout, limits.response_head_timeout)
+            await asyncio.sleep(min(_SWEEP_INTERVAL, shortest / 4))
             now = loop.time()
             for conn in list(self._connections):
                 conn.expire(now)

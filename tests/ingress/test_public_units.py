@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from common.wire import ErrorCode, HeadReader, ResponseHead, encode_request
 from ingress.public import pages
 from ingress.public.forward import new_request_id, route_path, tunnel_head
-from ingress.public.request import ClientRequest, Rejected, normalise_host, parse_head
+from ingress.public.request import (
+    ClientRequest,
+    Rejected,
+    normalise_host,
+    parse_head,
+    split_fields,
+)
 from ingress.public.response import Framing, encode_head
 from ingress.routing import Route
 
@@ -24,7 +30,8 @@ def head(
     version: str = "1.1",
     upgrade: bool = False,
 ) -> ClientRequest:
-    return parse_head(method, version, url, list(fields), keep_alive=True, upgrade=upgrade)
+    headers, special = split_fields(list(fields))
+    return parse_head(method, version, url, headers, special, keep_alive=True, upgrade=upgrade)
 
 
 HOST = (b"host", b"app.test")
