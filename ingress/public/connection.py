@@ -21,27 +21,20 @@ accepted), and an idle kept-alive connection closes after `keepalive_timeout`.
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
-import httptools
-
 from ingress.public.body import ClientGone, RequestBody
 from ingress.public.exchange import NOTHING, PARTIAL, Exchange
-from ingress.public.request import SPECIAL, Rejected, bad_request, is_special, parse_head
+from ingress.public.parser import HEAD, IDLE, RequestParser
+from ingress.public.request import ClientRequest, Rejected
 
 if TYPE_CHECKING:
     from ingress.public.server import Listener
 
-log = logging.getLogger("kokoa.ingress.public")
-
-# What the parser is in the middle of.
-_IDLE, _HEAD, _BODY = 0, 1, 2
 # Why reading is paused (a bit each; reading resumes when none is left).
 _BODY_FULL, _QUEUED, _REFUSING = 1, 2, 4
-_OWS = (b" ", b"\t")
 _LINGER = 2.0  # seconds to read and drop an unwanted request body before closing
 
 
@@ -53,17 +46,8 @@ class HttpConnection(asyncio.Protocol):
         self.limits = listener.server.limits()
         self.transport: asyncio.Transport | None = None
         self.client = ("", 0)
-        self._parser = httptools.HttpRequestParser(self)
-        self._phase = _IDLE
+        self._parser = RequestParser(self, self.limits.max_header_bytes)
         self._deadline = math.inf
-        self._head_bytes = 0  # bytes received for the current head (or trailer section)
-        self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []  # forwarded as they are
-        self._special: list[tuple[bytes, bytes]] = []  # interpreted by parse_head
-        self._max_header_bytes = self.limits.max_header_bytes
-        self._header_size = 0
-        self._body: RequestBody | None = None  # the body being parsed
-        self._body_total = 0  # body bytes parsed on this connection (for the gap check)
         self._raw: RequestBody | None = None  # after an upgrade: where raw bytes go
         self._active: Exchange | None = None
         self._task: asyncio.Task[None] | None = None
@@ -97,43 +81,25 @@ class HttpConnection(asyncio.Protocol):
             return
         if self._dead:
             return
-        phase = self._phase
-        if phase == _IDLE:
-            self._phase = phase = _HEAD
-            if self._active is None:
-                self._deadline = self._now() + self.limits.header_timeout
-        if phase == _HEAD:
-            self._head_bytes += len(data)
-        before = self._body_total
+        parser = self._parser
+        if parser.phase == IDLE and self._active is None:  # the first byte of a head
+            self._deadline = self._now() + self.limits.header_timeout
         try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            self._upgraded(data, exc.args[0])
-        except httptools.HttpParserCallbackError as exc:
-            self.refuse(_callback_problem(exc))
-        except httptools.HttpParserError as exc:
-            self.refuse(bad_request(f"malformed request: {exc}"))
-        else:
-            self._check_sizes(len(data), before)
-
-    def _check_sizes(self, size: int, body_before: int) -> None:
-        limit = self.limits.max_header_bytes
-        if self._phase == _HEAD and self._head_bytes > limit:
-            self.refuse(_too_large())
-        elif self._phase == _BODY:
-            # Bytes that are not body: chunk framing, extensions, trailers. llhttp keeps none
-            # of them, but httptools buffers a header (or trailer) line until it ends.
-            delivered = self._body_total - body_before
-            self._head_bytes = size - delivered + (0 if delivered else self._head_bytes)
-            if self._head_bytes > limit:
-                self.refuse(_too_large())
+            offset = parser.feed(data)
+        except Rejected as rejected:
+            self.refuse(rejected)
+            return
+        if offset is not None:  # upgraded: the rest is for the raw pipe
+            self._raw, parser.body = parser.body, None
+            if self._raw is not None and offset < len(data):
+                self._raw.push(data[offset:])
 
     def eof_received(self) -> bool:
         if self._raw is not None:
             self._raw.finish()  # the client half-closed its side of the pipe
             return not self.listener.tls  # keep writing to it (TCP only)
-        if self._body is not None:
-            self._body.fail(ClientGone("the client closed the connection mid-body"))
+        if self._parser.body is not None:
+            self._parser.body.fail(ClientGone("the client closed the connection mid-body"))
         active = self._active
         if active is not None and not self._queue and active.request_complete:
             active.keep_alive = False
@@ -143,7 +109,7 @@ class HttpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         gone = ClientGone(f"the client connection was lost ({exc or 'closed'})")
-        for body in (self._body, self._raw):
+        for body in (self._parser.body, self._raw):
             if body is not None:
                 body.fail(gone)
         self._queue.clear()
@@ -159,76 +125,19 @@ class HttpConnection(asyncio.Protocol):
         self._write_paused = False
         self._wake_drain()
 
-    # ---- httptools callbacks ------------------------------------------------------------
+    # ---- ParserSink -------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self._phase = _HEAD
-        self._url = b""
-        self._headers = []
-        self._special = []
-        self._header_size = 0
-
-    def on_url(self, url: bytes) -> None:
-        self._url += url
-        self._header_size += len(url)
-        if self._header_size > self._max_header_bytes:
-            raise _too_large()
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        size = self._header_size = self._header_size + len(name) + len(value) + 4
-        if size > self._max_header_bytes:
-            raise _too_large()
-        if self._phase != _HEAD:
-            return  # a trailer field: not carried by the tunnel (docs/protocol.md §5.2)
-        if value.endswith(_OWS):  # llhttp strips leading whitespace only
-            value = value.rstrip(b" \t")
-        name = name.lower()
-        if name in SPECIAL:
-            self._special.append((name, value))
-        else:
-            if b"_" in name:
-                is_special(name)  # raises for an underscore alias of a special field
-            self._headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        parser = self._parser
-        request = parse_head(
-            parser.get_method(),
-            parser.get_http_version(),
-            self._url,
-            self._headers,
-            self._special,
-            keep_alive=parser.should_keep_alive(),
-            upgrade=parser.should_upgrade(),
-        )
-        self._phase = _BODY
-        self._head_bytes = self._header_size = 0
+    def request_parsed(self, request: ClientRequest) -> RequestBody | None:
         body = None
         if request.has_body or request.upgrade is not None:
-            body = self._body = RequestBody(self)
+            body = RequestBody(self)
         self._dispatch(Exchange(self, request, body))
+        return body
 
-    def on_body(self, body: bytes) -> None:
-        self._body_total += len(body)
-        if self._body is not None:
-            self._body.push(body)
-
-    def on_message_complete(self) -> None:
-        self._phase = _IDLE
-        self._head_bytes = 0
-        body = self._body
-        if body is None or self._parser.should_upgrade():
-            return  # (the body of an upgrade is the raw pipe that follows)
-        body.finish()
-        self._body = None
+    def message_complete(self) -> None:
         if self._lingering:  # the rest of an unwanted body has been read and dropped
             self._lingering = False
             self._after_response(self._linger_keep_alive)
-
-    def _upgraded(self, data: bytes, offset: int) -> None:
-        self._raw, self._body = self._body, None
-        if self._raw is not None and offset < len(data):
-            self._raw.push(data[offset:])
 
     # ---- requests in order --------------------------------------------------------------
 
@@ -275,7 +184,8 @@ class HttpConnection(asyncio.Protocol):
         elif self._refused is not None:
             self._answer(self._refused, None)
         else:
-            timeout = self.limits.header_timeout if self._phase else self.limits.keepalive_timeout
+            limits = self.limits
+            timeout = limits.header_timeout if self._parser.phase else limits.keepalive_timeout
             self._deadline = self._now() + timeout
 
     def _linger(self, body: RequestBody, keep_alive: bool) -> None:
@@ -294,7 +204,7 @@ class HttpConnection(asyncio.Protocol):
             return
         self._dead = True  # nothing after a framing error can be trusted
         self._raw = None
-        body, self._body = self._body, None
+        body, self._parser.body = self._parser.body, None
         if body is not None:
             body.fail(ClientGone(rejected.message))
         active = self._active
@@ -350,14 +260,15 @@ class HttpConnection(asyncio.Protocol):
                 active.timed_out = True
                 self._task.cancel()
             return
-        if self._phase == _HEAD and self._head_bytes and not self._dead:
+        if self._parser.phase == HEAD and self._parser.head_bytes and not self._dead:
             self.refuse(_timed_out())
         else:
             self._close()
 
     def shutdown(self) -> None:
         """The server is draining: close now if idle, else after the response in flight."""
-        if self._active is None and (self._phase != _HEAD or not self._head_bytes):
+        parser = self._parser
+        if self._active is None and (parser.phase != HEAD or not parser.head_bytes):
             self._close()
 
     # ---- the exchange's side ------------------------------------------------------------
@@ -445,19 +356,5 @@ class HttpConnection(asyncio.Protocol):
         return asyncio.get_running_loop().time()
 
 
-def _too_large() -> Rejected:
-    return Rejected(
-        431, "header_too_large", "the request header fields are too large", "header_too_large"
-    )
-
-
 def _timed_out() -> Rejected:
     return Rejected(408, "header_timeout", "the request head took too long", "header_timeout")
-
-
-def _callback_problem(exc: httptools.HttpParserCallbackError) -> Rejected:
-    cause = exc.__context__
-    if isinstance(cause, Rejected):
-        return cause
-    log.error("request parser callback failed", exc_info=cause or exc)
-    return bad_request("the request could not be parsed")
