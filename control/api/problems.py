@@ -66,7 +66,7 @@ async def _validation(request: Request, exc: Exception) -> ProblemResponse:
     errors = [
         {
             "loc": [str(part) for part in err.get("loc", ())],
-            "msg": str(err.get("msg", "")),
+            "msg": _message(err),
             "type": str(err.get("type", "")),
         }
         for err in exc.errors()

@@ -71,7 +71,7 @@ def list_query(kind: Kind[R], ctx: OrgContext, filters: ListFilter) -> Select[An
         labels = getattr(model, kind.label_column)
         for key, value in parse_labels(filters.labels):
             query = query.where(labels[key].as_string() == value)
-    return query.order_by(model.created_at, model.id)
+    return query.order_by(model.name, model.id)
 
 
 async def list_rows(
