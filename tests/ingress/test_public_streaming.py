@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 from collections.abc import AsyncIterator
 
@@ -178,3 +179,39 @@ async def test_refused_upgrade_is_an_ordinary_response_then_close(front: Front) 
             assert await reader.read() == b""
     finally:
         writer.close()
+
+
+GIB = 1 << 30
+
+
+@pytest.mark.slow
+async def test_one_gib_each_way_keeps_memory_flat(front: Front) -> None:
+    # Raw sockets on the client side (httpx would be the bottleneck); the checksums prove
+    # every byte arrived, RSS proves nothing held a body.
+    before = rss()
+    peak = before
+    reader, writer = await front.open()
+    try:
+        writer.write(b"GET /bytes/%d HTTP/1.1\r\nHost: app.test\r\n\r\n" % GIB)
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert b"content-length: %d" % GIB in head
+        digest, size = hashlib.sha256(), 0
+        while size < GIB:
+            data = await reader.read(1 << 20)
+            digest.update(data)
+            size += len(data)
+            if size % (64 * MIB) < len(data):
+                peak = max(peak, rss())
+        assert (size, digest.hexdigest()) == (GIB, digest_of(GIB))
+        writer.write(b"POST /sha256 HTTP/1.1\r\nHost: app.test\r\nContent-Length: %d\r\n\r\n" % GIB)
+        for i in range(GIB // len(PATTERN)):
+            writer.write(PATTERN)
+            await writer.drain()
+            if i % 256 == 0:
+                peak = max(peak, rss())
+        status, _, body = await read_response(reader)
+    finally:
+        writer.close()
+    assert status == 200
+    assert json.loads(body) == {"sha256": digest_of(GIB), "size": GIB}
+    assert peak - before < 64 * MIB, (peak - before) / MIB
