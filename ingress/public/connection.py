@@ -230,7 +230,7 @@ class HttpConnection(asyncio.Protocol):
             server.rejected(self, rejected, None)
         else:
             exchange.status = rejected.status
-            server.rejected(self, rejected, exchange.request_id)
+            server.rejected(self, rejected, exchange.request_id, exchange.request.accept)
         self._close_after_answer()
 
     def _close_after_answer(self) -> None:

@@ -275,8 +275,8 @@ class Exchange:
                 return
             await stream.write_eof()  # refused: the request had no body after all
             self.keep_alive = False
-        elif head.status == 101:
-            raise ProtocolError(ErrorCode.PROTOCOL_ERROR, "101 to a request without upgrade")
+        elif head.status < 200:  # agents drop interim responses; a 101 needs an upgrade
+            raise ProtocolError(ErrorCode.PROTOCOL_ERROR, f"{head.status} in answer to a request")
         await self._respond(stream, head, leftover)
 
     def _start_upload(self, stream: TunnelStream, body: RequestBody) -> None:

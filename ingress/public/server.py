@@ -134,7 +134,9 @@ class PublicServer:
         if not self._connections and self._all_closed is not None:
             self._all_closed.set()
 
-    def rejected(self, conn: HttpConnection, rejected: Rejected, request_id: str | None) -> None:
+    def rejected(
+        self, conn: HttpConnection, rejected: Rejected, request_id: str | None, accept: bytes = b""
+    ) -> None:
         """Answer a request refused by the parser (the connection closes after it).
 
         `request_id`: the id of the request it answers, which logs itself; None for a head
@@ -144,7 +146,7 @@ class PublicServer:
         request_id = request_id or new_request_id()
         self.metrics.reject(rejected.reason)
         problem = pages.Problem(rejected.status, rejected.error, rejected.message)
-        conn.write(pages.render(problem, request_id, b"", keep_alive=False))
+        conn.write(pages.render(problem, request_id, accept, keep_alive=False))
         if log_line and access_log.isEnabledFor(logging.INFO):
             access_log.info(
                 "rejected",

@@ -17,6 +17,7 @@ agent reads each REQUEST head with the real codec and answers by the target's pa
 | `/sse` | 200 `:chunked`, five events 100 ms apart |
 | `/ws` | 101 (when asked to upgrade), then raw echo |
 | `/busy-once` | reset with BUSY the first time, then 200 |
+| `/interim` | a 103 head (which agents must drop), then 200 |
 | `/slow-sink` | reads nothing for 2 s, then the whole body, then 200 |
 | anything else | 200 `ok` |
 
@@ -154,6 +155,9 @@ class FakeAgent:
                 await stream.write(b"data: %d\n\n" % i)
                 await asyncio.sleep(0.1)
             await stream.write_eof()
+        elif name == "interim":  # agents must drop 1xx; this one does not
+            await stream.write(encode_response(ResponseHead(103, ((b"link", b"</a.css>"),))))
+            await respond(stream, 200, b"late")
         elif name == "ws":
             await self._upgrade(stream, head, leftover)
         elif name == "busy-once" and not self.busy_once_done:

@@ -150,6 +150,28 @@ async def test_malformed_agent_answer_is_502(front: Front) -> None:
     assert front.gateway.leases[-1].stream.reset_code == ErrorCode.PROTOCOL_ERROR  # type: ignore[attr-defined]
 
 
+async def test_interim_response_from_the_agent_is_502(front: Front) -> None:
+    status, body = await get_json(front, "/interim")
+    assert (status, body["error"]) == (502, "bad_gateway")
+    assert front.gateway.leases[-1].stream.reset_code == ErrorCode.PROTOCOL_ERROR  # type: ignore[attr-defined]
+
+
+async def test_malformed_body_page_follows_accept(front: Front) -> None:
+    reader, writer = await front.open()
+    try:
+        writer.write(
+            b"POST /sha256 HTTP/1.1\r\nHost: app.test\r\nAccept: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n"
+        )
+        await eventually(lambda: front.agent.heads)
+        writer.write(b"zz\r\n")
+        status, headers, body = await read_response(reader)
+    finally:
+        writer.close()
+    assert (status, headers["content-type"]) == (400, "application/json")
+    assert json.loads(body)["request_id"] == front.agent.heads[-1].request_id
+
+
 async def test_a_bug_is_a_500_page_without_details(
     front: Front, caplog: pytest.LogCaptureFixture
 ) -> None:
