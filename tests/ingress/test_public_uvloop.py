@@ -18,13 +18,14 @@ from tests.ingress import test_public_proxy as proxy
 from tests.ingress import test_public_smuggling as smuggling
 from tests.ingress import test_public_streaming as streaming
 from tests.ingress.public_fakes import Front, read_response, running_front
+from tests.ingress.smuggling.corpus import CASES
 from tests.ingress.test_public_tls import write_pair
 
 Scenario = Callable[[Front], Awaitable[None]]
 
 
 async def smuggling_corpus(front: Front) -> None:
-    for name in sorted(smuggling.CASES):
+    for name in sorted(CASES):
         await smuggling.test_refused_with_one_response_and_closed(front, name)
 
 
