@@ -32,6 +32,12 @@ from common import pki
 
 app = typer.Typer(help="Run the whole system locally on loopback.", no_args_is_help=True)
 
+
+@app.callback()
+def _group() -> None:
+    """Run the whole system locally on loopback (`kokoa local up`)."""
+
+
 DEMO_HOST = "demo.localhost"
 LOOPBACK = "127.0.0.1"
 

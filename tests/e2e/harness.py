@@ -222,6 +222,14 @@ class Topology:
                 total += float(match.group(2))
         return total
 
+    def wait_ready(self, node: Node, timeout: float = 20.0) -> None:
+        """Until the node's admin listener says every listener is up (GET /readyz → 200)."""
+
+        def ready() -> bool:
+            return get(f"http://{LOOPBACK}:{node.admin}/readyz")[0] == 200
+
+        wait_for(ready, f"{node.name} ready", timeout, self)
+
     def agents_connected(self, node: Node, service: str) -> int:
         return int(self.metric(node, "kokoa_ingress_agents_connected", service=service))
 

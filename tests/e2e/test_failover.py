@@ -13,7 +13,7 @@ import pytest
 
 from common import pki
 from common.localrun import LOOPBACK, free_port
-from tests.e2e.harness import ServiceSpec, Topology, get, wait_for
+from tests.e2e.harness import ServiceSpec, Topology, get
 
 HOST = "app.test"
 
@@ -76,6 +76,11 @@ class Load:
         self._stop.set()
         self._thread.join(30)
 
+    def finish(self, timeout: float = 90.0) -> None:
+        """Wait until the loop has run out of requests or time (it is bounded by both)."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the load loop did not finish"
+
 
 def test_killing_one_ingress_node_leaves_the_other_serving(topo: Topology) -> None:
     topo.write_agent("agent-1", services=["app"])
@@ -108,7 +113,7 @@ def test_killing_one_agent_replica_moves_traffic(topo: Topology) -> None:
     # The ingress notices (heartbeat/idle timeout) and stops choosing the dead replica.
     topo.wait_agents("app", 1, nodes=[node], timeout=15)
     with Load(node.base, max_requests=200) as load:
-        pass
+        load.finish()
     assert load.failed == []
     assert load.ok == 200
 
@@ -120,8 +125,11 @@ def test_agent_with_certificate_from_another_ca_is_refused(topo: Topology, tmp_p
     pki.write_key(topo.root / "pki" / "intruder.key", key)
     pki.write_certificate(topo.root / "pki" / "intruder.crt", cert)
     topo.write_agent("agent-1", services=["app"], cert_name="intruder", issue=False)
+    for node in topo.nodes:
+        topo.wait_ready(node)
     topo.start_agent("agent-1")
     time.sleep(3.0)
+    topo.assert_alive()
     for node in topo.nodes:
         assert topo.agents_connected(node, "app") == 0
         status, _ = get(node.base + "/", headers={"Host": HOST})
@@ -146,4 +154,3 @@ def test_sigterm_stops_every_process_cleanly(topo: Topology) -> None:
     assert topo.stop("agent-1") == 0
     for node in list(topo.nodes):
         assert topo.stop(node.name) == 0
-    wait_for(lambda: True, "nothing")
