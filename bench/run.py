@@ -204,7 +204,8 @@ def run_wrk(
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("wrk is missing: apt-get install wrk (./dev test installs it)")
-    argv = [wrk, "-t1", f"-c{conns}", f"-d{duration}s", "--latency", "-H", f"Host: {host}", url]
+    seconds = max(1, round(duration))  # wrk takes whole seconds
+    argv = [wrk, "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-H", f"Host: {host}", url]
     cpu0 = cpu_seconds(procs)
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     cpu = cpu_seconds(procs) - cpu0
@@ -313,12 +314,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--skip-raw", action="store_true", help="skip the raw aioquic ceiling")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="kokoa-bench-") as tmp, ExitStack() as stack:
         work = Path(tmp)
+        work.chmod(0o755)  # nginx's workers drop root for nobody; they must read the files
         www = work / "origin" / "www"
         www.mkdir(parents=True)
         (www / "1m").write_bytes(os.urandom(ONE_MIB))
