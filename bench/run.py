@@ -234,17 +234,17 @@ def measure(
 
 
 def kokoa_topology(
-    work: Path, origin_port: int, stack: ExitStack
+    work: Path, origin_port: int, stack: ExitStack, *, log_level: str = "warning"
 ) -> tuple[str, list[psutil.Process]]:
     layout = Layout.choose(work, nodes=1, fixed=False)
     layout = Layout(root=work, origin_port=origin_port, nodes=layout.nodes, host="bench.test")
     write_pki(layout)
     node = layout.nodes[0]
     ingress = ingress_config(layout, node)
-    ingress["log"] = {"level": "warning", "format": "json"}
+    ingress["log"] = {"level": log_level, "format": "json"}
     (work / "ingress.yaml").write_text(yaml.safe_dump(ingress))
     agent = agent_config(layout)
-    agent["log"] = {"level": "warning", "format": "json"}
+    agent["log"] = {"level": log_level, "format": "json"}
     (work / "agent.yaml").write_text(yaml.safe_dump(agent))
     procs = [
         stack.enter_context(
