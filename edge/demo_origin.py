@@ -5,13 +5,16 @@
 | `GET /` | an HTML page saying the request came through Kokoa, with the forwarding headers |
 | `GET /headers` | the request headers it received, as JSON |
 | `POST /echo` | streams the request body back as it arrives (sized if the request was) |
-| `POST /sha256` | reads the upload as a stream; answers `{"sha256": hex, "size": n}` |
+| `POST /sha256?rate=B` | reads the upload as a stream; answers `{"sha256": hex, "size": n}` |
 | `GET /bytes/{n}?chunked=0\\|1` | n deterministic pseudo-random bytes, digest in `x-sha256` |
 | `GET /sse?count=N&interval=S` | Server-Sent Events, one every S seconds, each flushed at once |
 | `GET /slow?delay=S` | answers after S seconds |
 | `GET /status/{code}` | answers with that status |
 | WebSocket `/ws` | echoes every message, text or binary |
 
+`/sha256?rate=B` reads at most B bytes per second on average (a slow origin: it stops calling
+`receive()` between reads, so uvicorn stops reading the socket and the sender is pushed back);
+without `rate` it reads as fast as the body arrives.
 `/bytes` repeats one 64 KiB pseudo-random block, so streaming costs no generation and the digest
 (hashed once per size, in a thread, then cached) is known before the first byte is sent.
 The app is plain ASGI (no framework) so that the edge package does not pull in FastAPI.
@@ -24,6 +27,7 @@ import asyncio
 import hashlib
 import html
 import json
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
@@ -39,6 +43,7 @@ BLOCK = hashlib.shake_256(b"kokoa demo origin").digest(65536)
 MAX_BYTES = 1 << 34  # 16 GiB
 MAX_SSE_EVENTS = 10_000
 MAX_DELAY = 3600.0
+MAX_RATE = float(1 << 40)  # bytes per second
 _FORWARDED = ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id")
 
 
@@ -171,11 +176,15 @@ class DemoOrigin:
         await send({"type": "http.response.body", "body": b""})
 
     async def _sha256(self, request: _Request, send: Send) -> None:
+        rate = request.number("rate", 0, low=1, high=MAX_RATE)  # 0: not given, no limit
         digest = hashlib.sha256()
         size = 0
+        started = time.monotonic()
         async for chunk in request.body():
             digest.update(chunk)
             size += len(chunk)
+            if rate:
+                await _pace(started, size, rate)
         await _json(send, {"sha256": digest.hexdigest(), "size": size})
 
     async def _bytes(self, request: _Request, send: Send) -> None:
@@ -254,6 +263,13 @@ async def _not_found(request: _Request, send: Send) -> None:
 
 async def _method_not_allowed(request: _Request, send: Send) -> None:
     await _text(send, 405, f"{request.method} is not allowed on {request.path}\n")
+
+
+async def _pace(started: float, done: int, rate: float) -> None:
+    """Sleep until `done` bytes at `rate` bytes/s from `started` are due."""
+    delay = started + done / rate - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 def _int_in_path(path: str, prefix: str, low: int, high: int) -> int:
