@@ -112,7 +112,8 @@ class OriginProxy:
         except Exception as exc:  # every failure is mapped to a reset code here
             self._fail(stream, exc, access)
         finally:
-            self._log(access)
+            if access_log.isEnabledFor(logging.INFO):
+                self._log(access)
 
     async def _serve(self, stream: TunnelStream, access: _Access) -> None:
         head, leftover = await read_head(stream, HeadReader.request(self._max_head_size))
