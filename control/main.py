@@ -18,13 +18,28 @@ from fastapi.routing import APIRoute
 
 from control.api import problems
 from control.api.headers import SecurityHeaders
-from control.api.routes import agents, audit, auth, me, members, nodes, orgs, services, tokens
+from control.api.routes import (
+    agents,
+    audit,
+    auth,
+    enrollment,
+    enrollment_tokens,
+    me,
+    members,
+    nodes,
+    orgs,
+    services,
+    tokens,
+)
 from control.db.base import utcnow
 from control.runtime import Runtime, build_runtime
 from control.settings import Settings
 
 API_PREFIX = "/api/v1"
-ROUTERS = (auth, me, orgs, members, tokens, services, nodes, agents, audit)
+ROUTERS = (
+    auth, me, orgs, members, tokens, services, nodes, agents, audit,
+    enrollment_tokens, enrollment,
+)  # fmt: skip
 VERSION = "1.0.0"
 
 
@@ -39,6 +54,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
+            await runtime.ca.authority()  # created on first start; a wrong passphrase fails here
             yield
         finally:
             await runtime.engine.dispose()

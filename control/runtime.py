@@ -12,8 +12,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from control.auth.ip_throttle import IpThrottle
 from control.auth.passwords import PasswordHasher, PasswordPolicy, load_common_passwords
 from control.auth.throttle import LoginThrottle
+from control.ca import ControlCA
 from control.db.base import utcnow
 from control.db.engine import create_engine, create_sessionmaker
 from control.settings import Settings, resolve_secret
@@ -29,6 +31,8 @@ class Runtime:
     throttle: LoginThrottle
     secret: bytes
     clock: Callable[[], datetime]
+    ca: ControlCA
+    enroll_throttle: IpThrottle
 
     def now(self) -> datetime:
         return self.clock()
@@ -37,10 +41,11 @@ class Runtime:
 def build_runtime(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Runtime:
     """Engine, hasher, policy and throttle for `settings` (connects to nothing yet)."""
     engine = create_engine(settings.effective_database_url)
+    sessionmaker = create_sessionmaker(engine)
     return Runtime(
         settings=settings,
         engine=engine,
-        sessionmaker=create_sessionmaker(engine),
+        sessionmaker=sessionmaker,
         hasher=PasswordHasher(settings.password_hash),
         policy=PasswordPolicy(load_common_passwords()),
         throttle=LoginThrottle(
@@ -48,4 +53,6 @@ def build_runtime(settings: Settings, *, clock: Callable[[], datetime] = utcnow)
         ),
         secret=resolve_secret(settings),
         clock=clock,
+        ca=ControlCA(settings, sessionmaker, clock),
+        enroll_throttle=IpThrottle("enroll", settings.enroll_limit_ip, settings.rate_limit_storage),
     )

@@ -74,6 +74,18 @@ class Settings(BaseSettings):
     password_hash: PasswordHashSettings = PasswordHashSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
+    # Enrollment and the CA (docs/enrollment.md, docs/pki.md).
+    ca_key_passphrase: SecretStr | None = Field(
+        default=None, description="encrypts the CA key at rest; default: derived from secret_key"
+    )
+    ca_lifetime: timedelta = Field(default=timedelta(days=3650), ge=timedelta(days=1))
+    certificate_lifetime: timedelta = Field(
+        default=timedelta(days=7), ge=timedelta(seconds=10), le=timedelta(days=30)
+    )
+    enrollment_token_ttl: timedelta = Field(
+        default=timedelta(hours=1), ge=timedelta(minutes=1), le=timedelta(days=1)
+    )
+    enroll_limit_ip: str = "20/minute;200/hour"
 
     @classmethod
     def settings_customise_sources(
@@ -118,6 +130,8 @@ class Settings(BaseSettings):
             raise InsecureSettingsError(
                 f"secret_key is shorter than {MIN_SECRET_LENGTH} characters"
             )
+        if self.ca_key_passphrase is not None:
+            _check_strong("ca_key_passphrase", self.ca_key_passphrase.get_secret_value())
         if not self.public_url.startswith("https://"):
             raise InsecureSettingsError("public_url must be https:// in production")
         return self
@@ -141,6 +155,13 @@ def resolve_secret(settings: Settings) -> bytes:
     if settings.mode == "production":
         raise InsecureSettingsError("secret_key is required in production")
     return secrets.token_bytes(32)
+
+
+def _check_strong(name: str, value: str) -> None:
+    if value.strip().lower() in KNOWN_DEFAULT_SECRETS or len(value) < MIN_SECRET_LENGTH:
+        raise InsecureSettingsError(
+            f"{name} is a known default or shorter than {MIN_SECRET_LENGTH} characters"
+        )
 
 
 def _origin_of(url: str) -> str:

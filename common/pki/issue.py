@@ -47,17 +47,20 @@ def issue_certificate(
     ip_addresses: Sequence[str] = (),
     days: int = 7,
     public_key: ec.EllipticCurvePublicKey | None = None,
+    valid_for: timedelta | None = None,
 ) -> tuple[ec.EllipticCurvePrivateKey | None, x509.Certificate]:
     """Issue a leaf certificate for `name` in `role`, signed by the CA.
 
     A new P-256 key is generated unless `public_key` is given (a CSR's key); the key is returned
     with the certificate, or None when `public_key` was given. The leaf never outlives its CA.
+    `valid_for`, when given, replaces `days` (the control plane's lifetimes are timedeltas,
+    and tests use seconds).
 
     Raises:
         PkiError: bad role, name, org, address or lifetime; the CA key does not match the CA
             certificate; an agent given DNS/IP names; an ingress given none; a non-P-256 key.
     """
-    _check_days(days)
+    lifetime = _lifetime(days, valid_for)
     _check_ca(ca_key, ca_cert)
     uri = identity_uri(role, name, org)
     sans = _address_sans(role, dns_names, ip_addresses)
@@ -67,7 +70,7 @@ def issue_certificate(
         public_key = key.public_key()
     _check_public_key(public_key)
     now = datetime.now(UTC)
-    not_after = min(now + timedelta(days=days), ca_cert.not_valid_after_utc)
+    not_after = min(now + lifetime, ca_cert.not_valid_after_utc)
     builder = (
         _base_builder(
             _leaf_subject(name, org), ca_cert.subject, public_key, now - CLOCK_SKEW, not_after
@@ -157,6 +160,15 @@ def _authority_key_id(ca_cert: x509.Certificate) -> x509.AuthorityKeyIdentifier:
 def _check_days(days: int) -> None:
     if days < 1:
         raise PkiError(f"lifetime must be at least 1 day, not {days}")
+
+
+def _lifetime(days: int, valid_for: timedelta | None) -> timedelta:
+    if valid_for is None:
+        _check_days(days)
+        return timedelta(days=days)
+    if valid_for <= timedelta(0):
+        raise PkiError(f"lifetime must be positive, not {valid_for}")
+    return valid_for
 
 
 def _check_ca(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate) -> None:

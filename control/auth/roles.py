@@ -43,6 +43,7 @@ class Permission(StrEnum):
     AGENTS_READ = "agents.read"
     AGENTS_TOGGLE = "agents.toggle"
     AGENTS_WRITE = "agents.write"
+    ENROLLMENT_MANAGE = "enrollment.manage"
     AUDIT_READ = "audit.read"
     AUDIT_EXPORT = "audit.export"
 
@@ -63,6 +64,7 @@ LEAST_ROLE: dict[Permission, Role] = {
     Permission.AGENTS_READ: Role.VIEWER,
     Permission.AGENTS_TOGGLE: Role.OPERATOR,
     Permission.AGENTS_WRITE: Role.ADMIN,
+    Permission.ENROLLMENT_MANAGE: Role.ADMIN,
     Permission.AUDIT_READ: Role.OPERATOR,
     Permission.AUDIT_EXPORT: Role.ADMIN,
 }

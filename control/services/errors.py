@@ -65,3 +65,15 @@ class InvitationInvalid(DomainError):
 
 class UserRequired(DomainError):
     status, slug, title = 403, "user-required", "Only a user can do this, not a service account"
+
+
+class EnrollmentRefused(DomainError):
+    status, slug, title = 401, "enrollment-refused", "Enrollment token invalid, used or expired"
+
+
+class RenewalRefused(DomainError):
+    status, slug, title = 401, "renewal-refused", "Certificate renewal refused"
+
+
+class IdentityDisabled(DomainError):
+    status, slug, title = 403, "identity-disabled", "The node or agent is disabled or deleted"

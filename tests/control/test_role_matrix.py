@@ -74,6 +74,10 @@ ORG_OPS: dict[str, Rule] = {
     "delete_agent": Rule("admin", fresh="agent_id"),
     "enable_agent": Rule("operator"),
     "disable_agent": Rule("operator"),
+    "create_node_enrollment_token": Rule("admin"),
+    "create_agent_enrollment_token": Rule("admin"),
+    "list_enrollment_tokens": Rule("admin"),
+    "revoke_enrollment_token": Rule("admin", fresh="enrollment_token_id"),
     "list_audit_events": Rule("operator"),
     "export_audit_events": Rule("admin"),
 }
@@ -96,6 +100,10 @@ SELF_OPS = {
     "list_orgs": True,
     "create_org": True,
     "accept_invitation": True,
+    # Enrollment: the token or the certificate key is the credential (test_enrollment*.py).
+    "enroll": False,
+    "create_renewal_challenge": False,
+    "renew_certificate": False,
 }
 
 
@@ -135,6 +143,7 @@ async def fresh(kind: str, org: Org, make_client: Callable[[], httpx.AsyncClient
         "service_id": ("services", service_body()),
         "node_id": ("nodes", _node()),
         "agent_id": ("agents", {"name": unique("agent-")}),
+        "enrollment_token_id": (f"agents/{org.ids['agent_id']}/enrollment-tokens", {}),
     }[kind]
     return str(check(await owner.post(f"{base}/{path}", json=body), 201)["id"])
 

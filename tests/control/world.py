@@ -31,7 +31,8 @@ class Org:
 
 
 async def create_resources(owner: httpx.AsyncClient, org_id: str) -> dict[str, str]:
-    """One agent, node, service, service token and pending invitation; returns their ids."""
+    """One agent, node, service, service token, pending invitation and enrollment token;
+    returns their ids."""
     base = f"{API}/orgs/{org_id}"
     agent = check(await owner.post(f"{base}/agents", json={"name": unique("agent-")}), 201)
     node_body = {
@@ -43,7 +44,9 @@ async def create_resources(owner: httpx.AsyncClient, org_id: str) -> dict[str, s
     service = check(await owner.post(f"{base}/services", json=service_body(agent["id"])), 201)
     token = check(await owner.post(f"{base}/tokens", json={"name": "ci", "role": "viewer"}), 201)
     invitation = check(await owner.post(f"{base}/invitations", json={"role": "viewer"}), 201)
+    enrollment = check(await owner.post(f"{base}/agents/{agent['id']}/enrollment-tokens"), 201)
     return {
+        "enrollment_token_id": enrollment["id"],
         "agent_id": agent["id"],
         "node_id": node["id"],
         "service_id": service["id"],

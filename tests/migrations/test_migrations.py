@@ -34,6 +34,9 @@ TABLES = {
     "ingress_nodes",
     "edge_agents",
     "audit_events",
+    "enrollment_tokens",
+    "issued_certificates",
+    "certificate_authorities",
 }
 
 

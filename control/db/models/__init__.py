@@ -10,15 +10,19 @@ from control.db.models.accounts import (
     UserSession,
 )
 from control.db.models.audit import AuditEvent
+from control.db.models.enrollment import CertificateAuthority, EnrollmentToken, IssuedCertificate
 from control.db.models.resources import EdgeAgent, IngressNode, Service, ServiceAgent
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "CertificateAuthority",
     "EdgeAgent",
+    "EnrollmentToken",
     "IngressNode",
     "Invitation",
+    "IssuedCertificate",
     "Membership",
     "Organisation",
     "Service",

@@ -1,0 +1,70 @@
+"""Start-up of an enrolled process: use the state directory, or enroll with the token first."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from common.enroll.client import ControlClient, EnrollError
+from common.enroll.messages import Kind
+from common.enroll.proof import make_csr, new_key
+from common.enroll.state import Enrollment, StateDir, expired
+
+log = logging.getLogger(__name__)
+
+WHAT = {"ingress": "an ingress node", "agent": "an edge agent"}
+
+
+@dataclass(frozen=True, slots=True)
+class ControlOptions:
+    """What the command line says about the control plane (`--control`, `--token`, …)."""
+
+    url: str
+    state_dir: Path
+    token: str | None = None
+    ca_file: Path | None = None
+
+
+def ensure_enrolled(
+    state: StateDir,
+    client: ControlClient,
+    kind: Kind,
+    token: str | None,
+    *,
+    now: datetime | None = None,
+) -> Enrollment:
+    """The enrollment in `state` if its certificate is still valid, else a new one with `token`.
+
+    A token given while a valid enrollment exists is ignored (so a token left in a service
+    file does not break restarts).
+
+    Raises:
+        EnrollError: not enrolled (or expired) and no token; the token was refused; the state
+            directory belongs to the other kind of process.
+    """
+    current = state.load()
+    if current is not None and current.subject.kind != kind:
+        raise EnrollError(f"{state.root} holds the enrollment of {WHAT[current.subject.kind]}")
+    if current is not None and not expired(state.certificate(), now or datetime.now(UTC)):
+        if token:
+            log.info("already enrolled; --token is not used", extra={"state": str(state.root)})
+        return current
+    if not token:
+        if current is None:
+            raise EnrollError(f"not enrolled yet ({state.root} is empty): pass --token")
+        raise EnrollError(
+            f"the certificate in {state.root} has expired and cannot be renewed: "
+            "enroll again with a new --token"
+        )
+    key = new_key()
+    credentials = client.enroll(token, kind, make_csr(key))
+    if credentials.subject.kind != kind:
+        raise EnrollError(f"the control plane enrolled {WHAT[credentials.subject.kind]}")
+    enrollment = state.save(client.url, key, credentials)
+    log.info(
+        "enrolled",
+        extra={"kind": kind, "id": str(credentials.subject.id), "state": str(state.root)},
+    )
+    return enrollment

@@ -1,0 +1,155 @@
+"""The state directory of an enrolled node or agent: its key, certificate, CA bundle and who it
+is, written so that a crash at any moment leaves a usable pair.
+
+    DIR/            mode 0700
+      tunnel.key    the private key, 0600 (made here; it never leaves this machine)
+      tunnel.crt    the certificate from the control plane
+      ca.crt        the CA certificates the tunnel trusts
+      enrollment.json   control-plane URL and the identity (kind, id, org, name)
+
+A renewal writes `tunnel.key.next` and `tunnel.crt.next`, then renames the key, then the
+certificate. `load()` finishes or discards a renewal a crash interrupted: a `.next`
+certificate that matches the key in place (or the `.next` key) is moved in; anything else
+pending is dropped, which leaves the previous pair.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import ValidationError
+
+from common import pki
+from common.enroll.client import EnrollError
+from common.enroll.messages import Credentials, Subject
+from common.pki import TlsFiles
+
+ENROLLMENT_FILE = "enrollment.json"
+NEXT = ".next"
+
+
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    control_url: str
+    subject: Subject
+
+
+class StateDir:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def tls(self) -> TlsFiles:
+        return TlsFiles(
+            cert=self.root / "tunnel.crt", key=self.root / "tunnel.key", ca=self.root / "ca.crt"
+        )
+
+    def load(self) -> Enrollment | None:
+        """Who we are, or None if never enrolled here.
+
+        Raises:
+            EnrollError: the directory holds an enrollment that cannot be read.
+        """
+        path = self.root / ENROLLMENT_FILE
+        if not path.exists():
+            return None
+        self._recover()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            enrollment = Enrollment(data["control_url"], Subject.model_validate(data["subject"]))
+            self._check_pair(self.certificate(), self.key())
+        except (OSError, ValueError, KeyError, TypeError, ValidationError, pki.PkiError) as exc:
+            raise EnrollError(f"the enrollment in {self.root} cannot be used: {exc}") from None
+        return enrollment
+
+    def certificate(self) -> x509.Certificate:
+        return pki.load_certificates(self.tls.cert)[0]
+
+    def key(self) -> ec.EllipticCurvePrivateKey:
+        return pki.load_private_key(self.tls.key)
+
+    def save(
+        self, control_url: str, key: ec.EllipticCurvePrivateKey, credentials: Credentials
+    ) -> Enrollment:
+        """Store a new key with its certificate (and the CA bundle, and who we are).
+
+        Raises:
+            EnrollError: the certificate is not for `key` or not for the subject named.
+            common.pki.PkiError: a file cannot be written.
+        """
+        cert = x509.load_pem_x509_certificate(credentials.certificate.encode())
+        roots = x509.load_pem_x509_certificates(credentials.ca_certificates.encode())
+        self._check_pair(cert, key)
+        if pki.identity_from_certificate(cert).name != str(credentials.subject.id):
+            raise EnrollError("the certificate is not for the subject the control plane named")
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tls = self.tls
+        pki.write_certificate(tls.ca, *roots)
+        pki.write_key(_next(tls.key), key)
+        pki.write_certificate(_next(tls.cert), cert)
+        os.replace(_next(tls.key), tls.key)
+        os.replace(_next(tls.cert), tls.cert)
+        enrollment = Enrollment(control_url, credentials.subject)
+        _write_json(self.root / ENROLLMENT_FILE, _document(enrollment))
+        return enrollment
+
+    def _recover(self) -> None:
+        tls = self.tls
+        cert_next, key_next = _next(tls.cert), _next(tls.key)
+        if cert_next.exists():
+            key_path = key_next if key_next.exists() else tls.key
+            if _matches(cert_next, key_path):
+                if key_path == key_next:
+                    os.replace(key_next, tls.key)
+                os.replace(cert_next, tls.cert)
+        cert_next.unlink(missing_ok=True)
+        key_next.unlink(missing_ok=True)
+
+    @staticmethod
+    def _check_pair(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
+        if cert.public_key() != key.public_key():
+            raise EnrollError("the certificate does not belong to the key")
+
+
+def _next(path: Path) -> Path:
+    return path.with_name(path.name + NEXT)
+
+
+def _matches(cert_path: Path, key_path: Path) -> bool:
+    try:
+        cert = pki.load_certificates(cert_path)[0]
+        return cert.public_key() == pki.load_private_key(key_path).public_key()
+    except pki.PkiError:
+        return False
+
+
+def _document(enrollment: Enrollment) -> dict[str, object]:
+    return {
+        "control_url": enrollment.control_url,
+        "subject": enrollment.subject.model_dump(mode="json"),
+    }
+
+
+def _write_json(path: Path, document: dict[str, object]) -> None:
+    data = json.dumps(document, indent=2).encode() + b"\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def expired(cert: x509.Certificate, now: datetime) -> bool:
+    return now >= cert.not_valid_after_utc
