@@ -6,6 +6,7 @@ message names the file, each failing field (as a dotted path) and the reason.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -44,11 +45,16 @@ def parse(data: object, model: type[M], *, source: str = "<config>") -> M:
         raise ConfigError(source, problems) from None
 
 
-def load(path: Path, model: type[M]) -> M:
+def load(path: Path, model: type[M], *, overlay: Mapping[str, object] | None = None) -> M:
     """Read a YAML file and validate it into `model`.
 
+    `overlay` holds values that come from elsewhere (the enrollment with the control plane:
+    identity and certificate paths), merged into the file's mapping; the file may leave them
+    out or repeat them, but a different value is an error naming the field.
+
     Raises:
-        ConfigError: the file is missing, is not YAML, or does not validate.
+        ConfigError: the file is missing, is not YAML, contradicts `overlay`, or does not
+            validate.
     """
     source = str(path)
     try:
@@ -63,4 +69,30 @@ def load(path: Path, model: type[M]) -> M:
         raise ConfigError(source, [(where, f"not valid YAML: {exc}")]) from None
     if data is None:
         data = {}
+    if overlay and isinstance(data, dict):
+        problems: list[tuple[str, str]] = []
+        data = _merge(data, overlay, (), problems)
+        if problems:
+            raise ConfigError(source, problems)
     return parse(data, model, source=source)
+
+
+def _merge(
+    data: dict[str, object],
+    overlay: Mapping[str, object],
+    where: tuple[str, ...],
+    problems: list[tuple[str, str]],
+) -> dict[str, object]:
+    merged = dict(data)
+    for key, value in overlay.items():
+        field = (*where, key)
+        current = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(current, dict):
+            merged[key] = _merge(current, value, field, problems)
+        elif key in merged and current != value:
+            problems.append(
+                (".".join(field), f"comes from the enrollment ({value!r}); remove it from the file")
+            )
+        else:
+            merged[key] = value
+    return merged

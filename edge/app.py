@@ -17,9 +17,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common import logs
 from common.config import ConfigError
@@ -29,18 +30,22 @@ from edge.origin_proxy import OriginProxy
 from edge.settings import EdgeSettings, LogSettings, check_files, load_settings
 from edge.supervisor import Supervisor
 
+if TYPE_CHECKING:
+    from common.enroll import Renewer
+    from common.pki import TlsFiles
+
 log = logging.getLogger("kokoa.edge.app")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def load_checked(path: Path) -> EdgeSettings:
-    """Load the file at `path` and check the files it names.
+def load_checked(path: Path, overlay: Mapping[str, object] | None = None) -> EdgeSettings:
+    """Load the file at `path` (with the enrollment's `overlay`) and check the files it names.
 
     Raises:
         ConfigError: invalid, or a certificate, key or CA file will not do.
     """
-    settings = load_settings(path)
+    settings = load_settings(path, overlay)
     problems = check_files(settings)
     if problems:
         raise ConfigError(str(path), problems)
@@ -57,8 +62,12 @@ class EdgeApp:
         *,
         agent_version: str = "unknown",
         watch: float | None = None,
+        overlay: Mapping[str, object] | None = None,
+        renewer: Renewer | None = None,
     ) -> None:
         self.config = config
+        self._overlay = overlay  # enrolled: identity and certificate (docs/enrollment.md)
+        self._renewer = renewer
         self.orchestrator = Orchestrator(settings, agent_version=agent_version)
         self.pool = OriginPool()
         self.proxy = OriginProxy(self.pool, self.orchestrator.services, agent=settings.agent)
@@ -95,6 +104,9 @@ class EdgeApp:
                 async with asyncio.TaskGroup() as group:
                     supervising = group.create_task(self.supervisor.run(), name="supervisor")
                     helpers = [group.create_task(self._reloads(), name="reloads")]
+                    if self._renewer is not None:
+                        renewing = self._renewer.run(_certificate_renewed)
+                        helpers.append(group.create_task(renewing, name="certificate-renewal"))
                     if self._watch is not None:
                         watching = self._watch_file(self._watch)
                         helpers.append(group.create_task(watching, name="watch-config"))
@@ -110,7 +122,7 @@ class EdgeApp:
     async def reload(self) -> bool:
         """Re-read the configuration file and apply it; on any problem keep the running one."""
         try:
-            settings = load_checked(self.config)
+            settings = load_checked(self.config, self._overlay)
             before = self.orchestrator.current.settings.log
             snapshot = await self.orchestrator.apply(settings)
         except (ConfigError, ReloadRefused) as exc:
@@ -169,6 +181,12 @@ class EdgeApp:
         finally:
             for sig in handlers:
                 loop.remove_signal_handler(sig)
+
+
+def _certificate_renewed(tls: TlsFiles) -> None:
+    """Nothing to swap: every dial reads the certificate files, so new tunnels use the
+    renewed one and tunnels already up keep theirs."""
+    log.debug("new tunnels will use the renewed certificate", extra={"cert": str(tls.cert)})
 
 
 def _configure_logs(settings: LogSettings) -> None:

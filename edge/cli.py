@@ -10,15 +10,51 @@ import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    from common.enroll import Started
 
 app = typer.Typer(help="The edge agent: dials every ingress node, serves your origins.")
 
 ConfigFile = Annotated[
     Path,
     typer.Option("--config", "-c", help="The agent's YAML configuration file.", dir_okay=False),
+]
+
+
+ControlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--control",
+        metavar="URL",
+        help="Enroll with (and renew from) this control plane; without it the agent runs "
+        "standalone on its file's certificates (docs/enrollment.md).",
+    ),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="KOKOA_ENROLLMENT_TOKEN",
+        help="One-time enrollment token, needed only for the first start.",
+    ),
+]
+ControlCaOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--control-ca",
+        metavar="FILE",
+        help="Trust only this CA for the control plane's HTTPS (default: the system's).",
+    ),
+]
+StateDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir", help="Where the key and certificates live (default: CONFIG.state)."
+    ),
 ]
 
 
@@ -37,16 +73,38 @@ def run(
         float | None,
         typer.Option(help="Also reload when the file changes, checking every N seconds.", min=0.1),
     ] = None,
+    control: ControlOption = None,
+    token: TokenOption = None,
+    control_ca: ControlCaOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
-    """Run the agent until SIGTERM/SIGINT (drains first); SIGHUP reloads the file."""
+    """Run the agent until SIGTERM/SIGINT (drains first); SIGHUP reloads the file.
+
+    With --control the agent's identity and certificate come from the control plane (enrolled
+    with --token on the first start, renewed in the background); the rest of the
+    configuration still comes from the file.
+    """
     from common.config import ConfigError
     from edge.app import EdgeApp, load_checked
 
+    started = None
+    if control is not None:
+        started = _enroll(config, control, token, control_ca, state_dir)
+    elif token or control_ca or state_dir:
+        _fail("kokoa edge: --token, --control-ca and --state-dir need --control", code=2)
+    overlay = _overlay(started) if started else None
     try:
-        settings = load_checked(config)
+        settings = load_checked(config, overlay)
     except ConfigError as exc:
         _fail(str(exc))
-    agent = EdgeApp(config, settings, agent_version=_version(), watch=watch)
+    agent = EdgeApp(
+        config,
+        settings,
+        agent_version=_version(),
+        watch=watch,
+        overlay=overlay,
+        renewer=started.renewer() if started else None,
+    )
     with asyncio.Runner(loop_factory=_loop_factory(uvloop)) as runner:
         code = runner.run(agent.run())
     raise typer.Exit(code)
@@ -69,9 +127,29 @@ def check_config(
     typer.echo(f"{file}: OK\n  agent: {settings.agent}\n  ingress: {nodes}\n  services: {services}")
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(message, err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(code)
+
+
+def _enroll(
+    config: Path, url: str, token: str | None, ca_file: Path | None, state_dir: Path | None
+) -> Started:
+    from common.enroll import ControlOptions, EnrollError, default_state_dir, start
+    from common.pki import PkiError
+
+    options = ControlOptions(url, state_dir or default_state_dir(config), token, ca_file)
+    try:
+        return start(options, "agent")
+    except (EnrollError, PkiError, OSError) as exc:
+        _fail(f"kokoa edge: enrollment failed: {exc}")
+
+
+def _overlay(started: Started) -> dict[str, object]:
+    """What the enrollment decides in the configuration: the agent's id and its TLS files."""
+    tls = started.state.tls
+    files = {"cert": str(tls.cert), "key": str(tls.key), "ca": str(tls.ca)}
+    return {"agent": str(started.enrollment.subject.id), "tls": files}
 
 
 def _version() -> str:

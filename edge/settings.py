@@ -228,13 +228,16 @@ def _no_duplicates(items: Iterable[T], key: Callable[[T], str], what: str) -> No
         seen[value] = index
 
 
-def load_settings(path: Path) -> EdgeSettings:
+def load_settings(path: Path, overlay: Mapping[str, object] | None = None) -> EdgeSettings:
     """Read and validate the agent's configuration file at `path`.
+
+    `overlay`: what the enrollment with the control plane decides (`agent` and `tls`); the
+    file may omit those fields (see `common.config.load`).
 
     Raises:
         common.config.ConfigError: unreadable, not YAML, or invalid; names each field.
     """
-    return load(path, EdgeSettings).under(path.parent.resolve())
+    return load(path, EdgeSettings, overlay=overlay).under(path.parent.resolve())
 
 
 def check_files(settings: EdgeSettings) -> list[tuple[str, str]]:

@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from common import logs
+from common import logs, pki
 from common.config import ConfigError
 from common.metrics import make_registry
 from common.quic import QuicServer, serve
@@ -36,14 +38,26 @@ from ingress.public.tls import SniCertificates
 from ingress.settings import CertificatePair, IngressSettings, Listener, load_settings
 from ingress.tunnel_server import TunnelServer
 
+if TYPE_CHECKING:
+    from common.enroll import Renewer
+
 log = logging.getLogger(__name__)
 
 
 class IngressApp:
     """One ingress node process; `await run()` returns when it has stopped."""
 
-    def __init__(self, config: Path, settings: IngressSettings) -> None:
+    def __init__(
+        self,
+        config: Path,
+        settings: IngressSettings,
+        *,
+        overlay: Mapping[str, object] | None = None,
+        renewer: Renewer | None = None,
+    ) -> None:
         self._config = config
+        self._overlay = overlay  # enrolled: identity and tunnel certificate (docs/enrollment.md)
+        self._renewer = renewer
         self.registry = make_registry()
         self.metrics = IngressMetrics(self.registry)
         self.pool = AgentPool(gauge=self.metrics.agents_connected)
@@ -73,8 +87,14 @@ class IngressApp:
             async with asyncio.TaskGroup() as group:
                 if self._admin is not None:
                     group.create_task(self._admin.serve(), name="admin")
+                renewal = None
+                if self._renewer is not None:
+                    renewing = self._renewer.run(self._certificate_renewed)
+                    renewal = group.create_task(renewing, name="certificate-renewal")
                 log.info("ingress node ready", extra=self._started_fields())
                 await self._stop.wait()
+                if renewal is not None:
+                    renewal.cancel()
                 await self._shutdown()
         finally:
             self._remove_signals()
@@ -128,6 +148,16 @@ class IngressApp:
             self._admin.stop()
         log.info("ingress node stopped")
 
+    def _certificate_renewed(self, tls: pki.TlsFiles) -> None:
+        """New agent connections get the renewed certificate; open ones keep theirs."""
+        if self._quic is None:
+            return
+        try:
+            self._quic.update_tls(tls)
+        except pki.PkiError as exc:
+            log.error("renewed certificate not loaded; still serving the previous one",
+                      extra={"error": str(exc)})  # fmt: skip
+
     # ---- state for the admin listener ----------------------------------------------------
 
     def readiness(self) -> Readiness:
@@ -155,7 +185,7 @@ class IngressApp:
         """Re-read the configuration file; keep the running one if it is invalid."""
         old = self.node.settings()
         try:
-            new = load_settings(self._config)
+            new = load_settings(self._config, self._overlay)
             snapshot = Snapshot.build(pin_running(old, new))
             if self._sni is not None and new.https is not None:
                 self._sni.update(_pairs(new.https.certificates))
@@ -201,6 +231,13 @@ def _port(server: asyncio.Server) -> int:
     return int(server.sockets[0].getsockname()[1])
 
 
-async def run(config: Path, settings: IngressSettings) -> None:
-    """Run an ingress node with `settings` (read from `config`, re-read on SIGHUP)."""
-    await IngressApp(config, settings).run()
+async def run(
+    config: Path,
+    settings: IngressSettings,
+    *,
+    overlay: Mapping[str, object] | None = None,
+    renewer: Renewer | None = None,
+) -> None:
+    """Run an ingress node with `settings` (read from `config`, re-read on SIGHUP; with
+    `overlay` applied when enrolled, and `renewer` keeping its certificate fresh)."""
+    await IngressApp(config, settings, overlay=overlay, renewer=renewer).run()

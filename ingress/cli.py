@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +18,9 @@ from common import logs, pki
 from common.config import ConfigError
 from ingress.public.tls import SniCertificates
 from ingress.settings import IngressSettings, load_settings
+
+if TYPE_CHECKING:
+    from common.enroll import Started
 
 app = typer.Typer(
     name="ingress",
@@ -27,6 +31,37 @@ app = typer.Typer(
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The node's YAML configuration file.")
+]
+ControlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--control",
+        metavar="URL",
+        help="Enroll with (and renew from) this control plane; without it the node runs "
+        "standalone on its file's certificates (docs/enrollment.md).",
+    ),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="KOKOA_ENROLLMENT_TOKEN",
+        help="One-time enrollment token, needed only for the first start.",
+    ),
+]
+ControlCaOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--control-ca",
+        metavar="FILE",
+        help="Trust only this CA for the control plane's HTTPS (default: the system's).",
+    ),
+]
+StateDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir", help="Where the key and certificates live (default: CONFIG.state)."
+    ),
 ]
 
 
@@ -52,9 +87,9 @@ def file_problems(settings: IngressSettings) -> list[tuple[str, str]]:
     return problems
 
 
-def _load(config: Path) -> IngressSettings:
+def _load(config: Path, overlay: Mapping[str, object] | None = None) -> IngressSettings:
     try:
-        settings = load_settings(config)
+        settings = load_settings(config, overlay)
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n")
         raise typer.Exit(1) from None
@@ -93,19 +128,57 @@ def run(
     use_uvloop: Annotated[
         bool, typer.Option("--uvloop/--no-uvloop", help="Run on uvloop's event loop.")
     ] = True,
+    control: ControlOption = None,
+    token: TokenOption = None,
+    control_ca: ControlCaOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
-    """Run the ingress node until SIGTERM or SIGINT; SIGHUP reloads the configuration."""
-    settings = _load(config)
+    """Run the ingress node until SIGTERM or SIGINT; SIGHUP reloads the configuration.
+
+    With --control the node's identity and tunnel certificate come from the control plane
+    (enrolled with --token on the first start, renewed in the background); the rest of the
+    configuration still comes from the file.
+    """
+    started = None
+    if control is not None:
+        started = _enroll(config, control, token, control_ca, state_dir)
+    elif token or control_ca or state_dir:
+        sys.stderr.write("kokoa ingress: --token, --control-ca and --state-dir need --control\n")
+        raise typer.Exit(2)
+    overlay = _overlay(started) if started else None
+    settings = _load(config, overlay)
     logs.configure(settings.log.level, settings.log.format)
     from ingress.app import run as run_node  # keeps check-config light
 
+    renewer = started.renewer() if started else None
+    node = run_node(config, settings, overlay=overlay, renewer=renewer)
     try:
         if use_uvloop:
             import uvloop
 
-            uvloop.run(run_node(config, settings))
+            uvloop.run(node)
         else:
-            asyncio.run(run_node(config, settings))
+            asyncio.run(node)
     except OSError as exc:
         sys.stderr.write(f"kokoa ingress: cannot start: {exc}\n")
         raise typer.Exit(1) from None
+
+
+def _enroll(
+    config: Path, url: str, token: str | None, ca_file: Path | None, state_dir: Path | None
+) -> Started:
+    from common.enroll import ControlOptions, EnrollError, default_state_dir, start
+
+    options = ControlOptions(url, state_dir or default_state_dir(config), token, ca_file)
+    try:
+        return start(options, "ingress")
+    except (EnrollError, pki.PkiError, OSError) as exc:
+        sys.stderr.write(f"kokoa ingress: enrollment failed: {exc}\n")
+        raise typer.Exit(1) from None
+
+
+def _overlay(started: Started) -> dict[str, object]:
+    """What the enrollment decides in the configuration: the node and its tunnel files."""
+    tls = started.state.tls
+    files = {"cert": str(tls.cert), "key": str(tls.key), "ca": str(tls.ca)}
+    return {"node": started.enrollment.subject.name, "tunnel": files}

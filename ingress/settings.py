@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -300,11 +300,14 @@ def _no_duplicates(
             seen[key] = index
 
 
-def load_settings(path: Path) -> IngressSettings:
+def load_settings(path: Path, overlay: Mapping[str, object] | None = None) -> IngressSettings:
     """Read and validate the ingress configuration file at `path`.
+
+    `overlay`: what the enrollment with the control plane decides (`node`, and the tunnel's
+    `cert`, `key` and `ca`); the file may omit those fields (see `common.config.load`).
 
     Raises:
         common.config.ConfigError: unreadable, not YAML, or invalid; names each field.
     """
-    settings = load(path, IngressSettings)
+    settings = load(path, IngressSettings, overlay=overlay)
     return settings.under(path.parent.resolve())

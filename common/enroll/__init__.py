@@ -16,7 +16,13 @@ imported by a standalone (`--control`-less) node or agent.
 from common.enroll.client import ControlClient, EnrollError, check_control_url
 from common.enroll.messages import Credentials, Kind, Subject
 from common.enroll.renewal import Renewer
-from common.enroll.start import ControlOptions, ensure_enrolled
+from common.enroll.start import (
+    ControlOptions,
+    Started,
+    default_state_dir,
+    ensure_enrolled,
+    start,
+)
 from common.enroll.state import Enrollment, StateDir
 
 __all__ = [
@@ -27,8 +33,11 @@ __all__ = [
     "Enrollment",
     "Kind",
     "Renewer",
+    "Started",
     "StateDir",
     "Subject",
     "check_control_url",
+    "default_state_dir",
     "ensure_enrolled",
+    "start",
 ]

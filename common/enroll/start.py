@@ -1,4 +1,9 @@
-"""Start-up of an enrolled process: use the state directory, or enroll with the token first."""
+"""Start-up of an enrolled process: use the state directory, or enroll with the token first.
+
+`start(options, kind)` is what `kokoa ingress run` and `kokoa edge run` call with
+`--control URL [--token T] [--control-ca FILE] [--state-dir DIR]`, before they read their YAML
+file: the enrollment gives the identity and the certificate paths, the file the rest.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from pathlib import Path
 from common.enroll.client import ControlClient, EnrollError
 from common.enroll.messages import Kind
 from common.enroll.proof import make_csr, new_key
+from common.enroll.renewal import Renewer
 from common.enroll.state import Enrollment, StateDir, expired
 
 log = logging.getLogger(__name__)
@@ -25,6 +31,37 @@ class ControlOptions:
     state_dir: Path
     token: str | None = None
     ca_file: Path | None = None
+
+
+def default_state_dir(config: Path) -> Path:
+    """`<config dir>/<config name>.state`: one per configuration file."""
+    return config.resolve().parent / f"{config.stem}.state"
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """An enrolled process: who it is, where its files are, how to reach the control plane."""
+
+    enrollment: Enrollment
+    state: StateDir
+    client: ControlClient
+
+    def renewer(self) -> Renewer:
+        return Renewer(self.state, self.client)
+
+
+def start(options: ControlOptions, kind: Kind) -> Started:
+    """Enroll (or find the enrollment in the state directory) as `kind`.
+
+    Raises:
+        EnrollError: the URL is unusable, or see `ensure_enrolled`.
+    """
+    try:
+        client = ControlClient(options.url, ca_file=options.ca_file)
+    except ValueError as exc:
+        raise EnrollError(f"--control: {exc}") from None
+    state = StateDir(options.state_dir)
+    return Started(ensure_enrolled(state, client, kind, options.token), state, client)
 
 
 def ensure_enrolled(

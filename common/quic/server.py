@@ -61,6 +61,7 @@ class QuicServer(DatagramEndpoint):
         self._cid_length = self._configuration.connection_id_length
         self._versions = list(self._configuration.supported_versions)
         self._verifier = PeerVerifier(tls, "agent", is_revoked=is_revoked)
+        self._is_revoked = is_revoked
         self._on_connection = on_connection
         self._cids: dict[bytes, QuicTunnelConnection] = {}
         self._conn_cids: dict[QuicTunnelConnection, set[bytes]] = {}
@@ -80,6 +81,18 @@ class QuicServer(DatagramEndpoint):
     def connections(self) -> frozenset[QuicTunnelConnection]:
         """Verified connections whose handler is running."""
         return frozenset(self._live)
+
+    def update_tls(self, tls: TlsFiles) -> None:
+        """Present `tls` (a renewed certificate, a new CA bundle) to connections from now on.
+
+        Connections already open keep the certificate they were made with.
+
+        Raises:
+            common.pki.PkiError: a file cannot be loaded (the previous ones stay in use).
+        """
+        configuration = server_configuration(tls, self._options)
+        verifier = PeerVerifier(tls, "agent", is_revoked=self._is_revoked)
+        self._configuration, self._verifier = configuration, verifier
 
     def close(self, code: int = ErrorCode.SHUTDOWN, reason: str = "server shutting down") -> None:
         """Stop accepting connections and close every open one with `code`."""

@@ -3,6 +3,7 @@ tokens, CSRs and renewals made the way nodes and agents make them."""
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,9 +56,11 @@ class Owner:
         return list(page["items"])
 
 
-def owner(base_url: str, email: str | None = None) -> Owner:
+def owner(
+    base_url: str, email: str | None = None, *, verify: ssl.SSLContext | bool = True
+) -> Owner:
     """Sign up (first user, or open sign-up) and switch to a personal API token."""
-    client = httpx.Client(base_url=base_url, timeout=30)
+    client = httpx.Client(base_url=base_url, timeout=30, verify=verify)
     body = {"email": email or unique("owner") + "@example.com", "password": PASSWORD}
     login = check(client.post(f"{API}/auth/signup", json=body), 201)
     cookie = f"{COOKIE_NAME}={client.cookies[COOKIE_NAME]}"
