@@ -1,0 +1,222 @@
+"""The enrollment client that nodes and agents run (common/enroll), against a real control
+plane over HTTP on loopback: when it enrolls and when it must not, its state directory (also
+after a crash mid-renewal), the renewal loop and how loudly it reports failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import FastAPI
+
+from common import pki
+from common.config import ConfigError, Frozen, load
+from common.enroll import ControlClient, EnrollError, Renewer, StateDir, ensure_enrolled
+from common.enroll.client import check_control_url
+from common.enroll.lifetime import renew_after
+from common.enroll.proof import new_key
+from common.pki import TlsFiles
+from tests.control.enroll_support import Owner, owner
+from tests.control.helpers import check
+from tests.control.server import serve
+
+
+@pytest.fixture
+def server(app: FastAPI) -> Iterator[str]:
+    with serve(app) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def boss(server: str) -> Iterator[Owner]:
+    found = owner(server)
+    yield found
+    found.client.close()
+
+
+def _enrolled(boss: Owner, server: str, root: Path) -> tuple[StateDir, ControlClient]:
+    state, client = StateDir(root), ControlClient(server)
+    token = boss.token("agent", boss.agent()["id"])["token"]
+    ensure_enrolled(state, client, "agent", token)
+    return state, client
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://control.example.com/", True),
+        ("http://127.0.0.1:8443", True),
+        ("http://[::1]:8443", True),
+        ("http://localhost:8443", True),
+        ("http://192.0.2.1:8443", False),
+        ("http://control.example.com", False),
+        ("ftp://control.example.com", False),
+        ("https://control.example.com/?x=1", False),
+    ],
+)
+def test_the_control_url_must_be_https_unless_loopback(url: str, ok: bool) -> None:
+    if ok:
+        assert check_control_url(url) == url.rstrip("/")
+    else:
+        with pytest.raises(ValueError):
+            check_control_url(url)
+
+
+def test_enrolls_once_then_uses_the_state_directory(
+    boss: Owner, server: str, tmp_path: Path
+) -> None:
+    state, client = StateDir(tmp_path / "state"), ControlClient(server)
+    agent = boss.agent()
+    first = boss.token("agent", agent["id"])
+    enrollment = ensure_enrolled(state, client, "agent", first["token"])
+    assert str(enrollment.subject.id) == agent["id"]
+    assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
+    assert state.tls.key.stat().st_mode & 0o777 == 0o600
+    document = json.loads((tmp_path / "state" / "enrollment.json").read_text())
+    assert document["control_url"] == server and document["subject"]["id"] == agent["id"]
+    assert "PRIVATE" not in (tmp_path / "state" / "enrollment.json").read_text()
+
+    second = boss.token("agent", agent["id"])
+    again = ensure_enrolled(state, client, "agent", second["token"])  # left in a unit file
+    assert again == enrollment
+    tokens = check(boss.client.get(f"{boss.base}/enrollment-tokens"), 200)["items"]
+    assert {t["id"]: t["used_at"] is not None for t in tokens} == {
+        first["id"]: True,
+        second["id"]: False,
+    }
+    assert ensure_enrolled(state, ControlClient("http://127.0.0.1:9"), "agent", None) == enrollment
+
+
+def test_refuses_to_start_without_what_it_needs(boss: Owner, server: str, tmp_path: Path) -> None:
+    client = ControlClient(server)
+    with pytest.raises(EnrollError, match="not enrolled yet"):
+        ensure_enrolled(StateDir(tmp_path / "empty"), client, "agent", None)
+    state, _ = _enrolled(boss, server, tmp_path / "agent")
+    with pytest.raises(EnrollError, match="holds the enrollment of an edge agent"):
+        ensure_enrolled(state, client, "ingress", None)
+    expires = state.certificate().not_valid_after_utc
+    with pytest.raises(EnrollError, match="expired and cannot be renewed"):
+        ensure_enrolled(state, client, "agent", None, now=expires + timedelta(seconds=1))
+    with pytest.raises(EnrollError, match=r"refused \(401\)") as refused:
+        ensure_enrolled(StateDir(tmp_path / "other"), client, "agent", "kokoa_ent_nope")
+    assert refused.value.permanent and refused.value.status == 401
+    with pytest.raises(EnrollError, match="cannot reach") as down:
+        ensure_enrolled(StateDir(tmp_path / "x"), ControlClient("http://127.0.0.1:9"), "agent", "t")
+    assert not down.value.permanent
+
+
+async def test_renewal_swaps_the_pair_and_tells_the_process(
+    boss: Owner, server: str, tmp_path: Path
+) -> None:
+    state, client = await asyncio.to_thread(_enrolled, boss, server, tmp_path / "s")
+    old = state.certificate()
+    told: list[TlsFiles] = []
+    new = await Renewer(state, client).renew_once(told.append)
+    assert told == [state.tls]
+    assert new.serial_number != old.serial_number
+    assert state.certificate() == new
+    assert new.public_key() == state.key().public_key()
+    assert pki.identity_from_certificate(new).name == pki.identity_from_certificate(old).name
+    assert not list(state.root.glob("*.next"))
+
+
+def test_a_crash_mid_renewal_leaves_a_usable_pair(boss: Owner, server: str, tmp_path: Path) -> None:
+    state, _ = _enrolled(boss, server, tmp_path / "s")
+    tls = state.tls
+    new = new_key()
+    cert = _certificate_for(new)
+    # Crash after the new key was moved in but before the certificate was: finish it.
+    pki.write_certificate(tls.cert.with_name("tunnel.crt.next"), cert)
+    pki.write_key(tls.key, new)
+    assert state.load() is not None
+    assert state.certificate() == cert and state.key().public_key() == new.public_key()
+    # Crash with only a new key written: dropped, the pair in place stays.
+    pki.write_key(tls.key.with_name("tunnel.key.next"), new_key())
+    state.load()
+    assert state.certificate() == cert and not list(state.root.glob("*.next"))
+    # A certificate that fits no key is never moved in.
+    pki.write_certificate(tls.cert.with_name("tunnel.crt.next"), _certificate_for(new_key()))
+    state.load()
+    assert state.certificate() == cert and not list(state.root.glob("*.next"))
+
+
+def _certificate_for(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
+    """A certificate for `key` from a throwaway CA (the state directory does not verify)."""
+    ca_key, ca_cert = pki.create_ca("test")
+    return pki.issue_certificate(
+        ca_key, ca_cert, role="agent", name="a", public_key=key.public_key()
+    )[1]
+
+
+class StoppedClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_renewal_failures_get_louder_as_expiry_nears(
+    boss: Owner, server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state, _ = await asyncio.to_thread(_enrolled, boss, server, tmp_path / "s")
+    cert = state.certificate()
+    clock = StoppedClock(renew_after(cert))
+    moments = iter(
+        [
+            renew_after(cert),  # first attempt: due now
+            cert.not_valid_after_utc - timedelta(hours=12),  # past 5/6 of 7 days
+            cert.not_valid_after_utc + timedelta(seconds=1),  # expired
+        ]
+    )
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        try:
+            clock.now = next(moments)
+        except StopIteration:
+            raise asyncio.CancelledError from None
+
+    down = ControlClient("http://127.0.0.1:9")  # nothing listens: every renewal fails
+    renewer = Renewer(state, down, clock=clock, sleep=sleep)
+    caplog.set_level(logging.WARNING, logger="common.enroll.renewal")
+    with pytest.raises(asyncio.CancelledError):
+        await renewer.run(lambda tls: None)
+    levels = [record.levelname for record in caplog.records]
+    assert levels == ["WARNING", "ERROR", "CRITICAL"]
+    assert waits[0] == 0.0
+    assert 0 < waits[1] <= 5.0 and 0 < waits[2] <= 10.0  # backoff, not the renewal schedule
+    assert renewer.failures == 3
+    assert state.certificate() == cert  # nothing was replaced
+
+
+def test_the_overlay_must_not_be_contradicted(tmp_path: Path) -> None:
+    class Inner(Frozen):
+        listen: str
+        cert: str = ""
+
+    class Model(Frozen):
+        name: str
+        inner: Inner
+
+    path = tmp_path / "c.yaml"
+    path.write_text("inner: {listen: x}\n")
+    overlay = {"name": "id-1", "inner": {"cert": "/state/tunnel.crt"}}
+    assert load(path, Model, overlay=overlay) == Model(
+        name="id-1", inner=Inner(listen="x", cert="/state/tunnel.crt")
+    )
+    path.write_text("name: id-1\ninner: {listen: x, cert: /state/tunnel.crt}\n")
+    assert load(path, Model, overlay=overlay).name == "id-1"  # repeating it is fine
+    path.write_text("name: other\ninner: {listen: x, cert: pki/a.crt}\n")
+    with pytest.raises(ConfigError) as error:
+        load(path, Model, overlay=overlay)
+    assert [field for field, _ in error.value.problems] == ["name", "inner.cert"]
+    assert "comes from the enrollment" in str(error.value)
