@@ -1,0 +1,100 @@
+"""Rotating the control plane's CA without stopping traffic (docs/pki.md, "Rotating the
+control plane's CA"): stage → wait one certificate lifetime → promote → wait again → retire.
+
+- `stage`: a new CA in slot "next". It signs nothing yet, but every certificate issued from
+  now on comes with a CA bundle that trusts it, so each node and agent learns it at its next
+  renewal.
+- `promote`: "next" becomes "current" (it signs from now on), "current" becomes "previous"
+  (still trusted, and its certificates may still renew), an older "previous" is retired.
+- `retire`: "previous" leaves the bundle; its certificates can no longer renew.
+
+Each step is one transaction; the slots are unique, so two operators cannot stage two CAs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from control.ca import new_authority_row
+from control.db.models import CertificateAuthority
+from control.settings import Settings
+
+
+class RotationError(Exception):
+    """The step does not fit the current state (e.g. promote with nothing staged)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaInfo:
+    slot: str | None
+    fingerprint: str
+    created_at: datetime
+    not_after: datetime
+    retired_at: datetime | None
+
+
+async def show(db: AsyncSession) -> list[CaInfo]:
+    """Every CA this control plane has had, newest first."""
+    query = select(CertificateAuthority).order_by(CertificateAuthority.created_at.desc())
+    async with db.begin():
+        rows = (await db.execute(query)).scalars().all()
+    return [
+        CaInfo(row.slot, row.fingerprint, row.created_at, row.not_after, row.retired_at)
+        for row in rows
+    ]
+
+
+async def stage(db: AsyncSession, settings: Settings, passphrase: bytes, now: datetime) -> str:
+    """Create the next CA (trusted, not signing); returns its fingerprint."""
+    async with db.begin():
+        if await _slot(db, "next") is not None:
+            raise RotationError("a next CA is already staged: promote it first")
+        if await _slot(db, "current") is None:
+            raise RotationError("there is no current CA yet: start the control plane once")
+        row = new_authority_row(passphrase, settings.ca_lifetime, now, slot="next")
+        db.add(row)
+    return row.fingerprint
+
+
+async def promote(db: AsyncSession, now: datetime) -> str:
+    """Make the staged CA the signing one; returns its fingerprint."""
+    async with db.begin():
+        staged = await _slot(db, "next")
+        if staged is None:
+            raise RotationError("no CA is staged: run stage first")
+        await _move(db, "previous", None, now)
+        await _move(db, "current", "previous", now)
+        await _move(db, "next", "current", now)
+    return staged.fingerprint
+
+
+async def retire(db: AsyncSession, now: datetime) -> str:
+    """Stop trusting the previous CA; returns its fingerprint."""
+    async with db.begin():
+        previous = await _slot(db, "previous")
+        if previous is None:
+            raise RotationError("there is no previous CA to retire")
+        await _move(db, "previous", None, now)
+    return previous.fingerprint
+
+
+async def _slot(db: AsyncSession, slot: str) -> CertificateAuthority | None:
+    query = select(CertificateAuthority).where(CertificateAuthority.slot == slot)
+    return (await db.execute(query)).scalar()
+
+
+async def _move(db: AsyncSession, source: str, target: str | None, now: datetime) -> None:
+    values: dict[str, object] = {"slot": target}
+    if target is None:
+        values["retired_at"] = now
+    statement = (
+        update(CertificateAuthority)
+        .where(CertificateAuthority.slot == source)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    await db.execute(statement)

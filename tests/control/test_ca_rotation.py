@@ -1,0 +1,133 @@
+"""Rotating the CA with traffic in mind: stage (trusted by everyone who renews), promote (signs;
+the old one still trusted and still renewable), retire (gone from the bundle, its certificates
+can no longer renew). Against a real server, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography import x509
+from fastapi import FastAPI
+from typer.testing import CliRunner
+
+from common import pki
+from common.enroll.proof import new_key
+from control import ca_cli
+from control.ca_rotation import RotationError, promote, retire, stage
+from control.runtime import build_runtime
+from control.settings import Settings
+from tests.control.conftest import run_in_thread
+from tests.control.enroll_support import ENROLL, Owner, enroll_body, owner, renewal_body
+from tests.control.helpers import check
+from tests.control.server import serve
+
+
+@pytest.fixture
+def server(app: FastAPI) -> Iterator[str]:
+    with serve(app) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def boss(server: str) -> Iterator[Owner]:
+    found = owner(server)
+    yield found
+    found.client.close()
+
+
+def _step(settings: Settings, verb: str) -> str:
+    async def run() -> str:
+        runtime = build_runtime(settings)
+        try:
+            async with runtime.sessionmaker() as db:
+                if verb == "stage":
+                    return await stage(db, settings, runtime.ca.passphrase(), runtime.now())
+                if verb == "promote":
+                    return await promote(db, runtime.now())
+                return await retire(db, runtime.now())
+        finally:
+            await runtime.engine.dispose()
+
+    return run_in_thread(run())
+
+
+def _enroll(boss: Owner, server: str) -> tuple[dict[str, Any], Any]:
+    key = new_key()
+    token = boss.token("agent", boss.agent()["id"])["token"]
+    reply = check(httpx.post(server + ENROLL, json=enroll_body(token, "agent", key)), 201)
+    return reply, key
+
+
+def _parts(reply: dict[str, Any]) -> tuple[x509.Certificate, list[str]]:
+    cert = x509.load_pem_x509_certificate(reply["certificate"].encode())
+    roots = x509.load_pem_x509_certificates(reply["ca_certificates"].encode())
+    return cert, [pki.fingerprint(root) for root in roots]
+
+
+def _renew(server: str, reply: dict[str, Any], key: Any) -> httpx.Response:
+    cert = x509.load_pem_x509_certificate(reply["certificate"].encode())
+    with httpx.Client(base_url=server) as client:
+        return client.post(f"{ENROLL}/renewals", json=renewal_body(client, cert, key))
+
+
+def test_a_rotation_keeps_every_certificate_renewable(
+    settings: Settings, boss: Owner, server: str
+) -> None:
+    before, before_key = _enroll(boss, server)
+    _, [old] = _parts(before)
+
+    staged = _step(settings, "stage")
+    during, during_key = _enroll(boss, server)
+    cert, bundle = _parts(during)
+    assert bundle == [old, staged]  # trusted already, not signing yet
+    assert cert.issuer == x509.load_pem_x509_certificate(before["certificate"].encode()).issuer
+
+    assert _step(settings, "promote") == staged
+    renewed = check(_renew(server, before, before_key), 201)  # an old-CA certificate renews
+    cert, bundle = _parts(renewed)
+    assert bundle == [staged, old]
+    assert pki.verify_peer(cert, [], x509.load_pem_x509_certificates(
+        renewed["ca_certificates"].encode())[:1], role="agent")  # fmt: skip
+
+    assert _step(settings, "retire") == old
+    after, _ = _enroll(boss, server)
+    assert _parts(after)[1] == [staged]
+    refused = _renew(server, during, during_key)  # issued by the retired CA: no longer
+    assert refused.status_code == 401
+    assert "not acceptable" in refused.json()["detail"]
+
+
+def test_steps_out_of_order_are_refused(settings: Settings, app: FastAPI) -> None:
+    with serve(app):  # the first start makes the current CA
+        pass
+    with pytest.raises(RotationError, match="no CA is staged"):
+        _step(settings, "promote")
+    with pytest.raises(RotationError, match="no previous CA"):
+        _step(settings, "retire")
+    _step(settings, "stage")
+    with pytest.raises(RotationError, match="already staged"):
+        _step(settings, "stage")
+
+
+def test_the_cli_shows_and_rotates(settings: Settings, tmp_path: Path) -> None:
+    env = {
+        "KOKOA_SECRET_KEY": settings.secret_key.get_secret_value() if settings.secret_key else "",
+        "KOKOA_DATABASE_URL": settings.effective_database_url,
+        "KOKOA_PUBLIC_URL": settings.public_url,
+        "KOKOA_DATA_DIR": str(tmp_path),
+    }
+    runner = CliRunner()
+    shown = runner.invoke(ca_cli.app, ["show"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("current ")
+    assert runner.invoke(ca_cli.app, ["promote"], env=env).exit_code == 1
+    staged = runner.invoke(ca_cli.app, ["stage"], env=env)
+    assert staged.exit_code == 0 and "staged" in staged.output
+    promoted = runner.invoke(ca_cli.app, ["promote"], env=env)
+    assert promoted.exit_code == 0, promoted.output
+    lines = runner.invoke(ca_cli.app, ["show"], env=env).output.splitlines()
+    assert sorted(line.split()[0] for line in lines) == ["current", "previous"]
