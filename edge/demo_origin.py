@@ -12,9 +12,11 @@
 | `GET /status/{code}` | answers with that status |
 | WebSocket `/ws` | echoes every message, text or binary |
 
-`/sha256?rate=B` reads at most B bytes per second on average (a slow origin: it stops calling
-`receive()` between reads, so uvicorn stops reading the socket and the sender is pushed back);
-without `rate` it reads as fast as the body arrives.
+`/sha256?rate=B` is a slow origin: after each piece of body it sleeps as long as reading it at
+B bytes/s would take (so it never reads faster than B; meanwhile uvicorn stops reading the
+socket and the sender is pushed back), and adds `"waited": seconds` to the answer, the time
+it spent waiting for body bytes (near 0 when the sender kept up). Without `rate` it reads as
+fast as the body arrives.
 `/bytes` repeats one 64 KiB pseudo-random block, so streaming costs no generation and the digest
 (hashed once per size, in a thread, then cached) is known before the first byte is sent.
 The app is plain ASGI (no framework) so that the edge package does not pull in FastAPI.
@@ -179,13 +181,14 @@ class DemoOrigin:
         rate = request.number("rate", 0, low=1, high=MAX_RATE)  # 0: not given, no limit
         digest = hashlib.sha256()
         size = 0
-        started = time.monotonic()
-        async for chunk in request.body():
+        body = _Paced(request.body(), rate)
+        async for chunk in body:
             digest.update(chunk)
             size += len(chunk)
-            if rate:
-                await _pace(started, size, rate)
-        await _json(send, {"sha256": digest.hexdigest(), "size": size})
+        answer: dict[str, object] = {"sha256": digest.hexdigest(), "size": size}
+        if rate:
+            answer["waited"] = round(body.waited, 3)
+        await _json(send, answer)
 
     async def _bytes(self, request: _Request, send: Send) -> None:
         total = _int_in_path(request.path, "/bytes/", 0, MAX_BYTES)
@@ -265,11 +268,27 @@ async def _method_not_allowed(request: _Request, send: Send) -> None:
     await _text(send, 405, f"{request.method} is not allowed on {request.path}\n")
 
 
-async def _pace(started: float, done: int, rate: float) -> None:
-    """Sleep until `done` bytes at `rate` bytes/s from `started` are due."""
-    delay = started + done / rate - time.monotonic()
-    if delay > 0:
-        await asyncio.sleep(delay)
+class _Paced:
+    """The pieces of a body, each one followed by a sleep of len/`rate` seconds (`rate` 0:
+    none); `waited` adds up the time spent waiting for the next piece."""
+
+    def __init__(self, body: AsyncIterator[bytes], rate: float) -> None:
+        self._body = body
+        self._rate = rate
+        self._last = 0
+        self.waited = 0.0
+
+    def __aiter__(self) -> _Paced:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._rate and self._last:
+            await asyncio.sleep(self._last / self._rate)
+        asked = time.monotonic()
+        chunk = await anext(self._body)  # StopAsyncIteration ends the caller's loop
+        self.waited += time.monotonic() - asked
+        self._last = len(chunk)
+        return chunk
 
 
 def _int_in_path(path: str, prefix: str, low: int, high: int) -> int:
