@@ -1,4 +1,4 @@
-"""`kokoa control ca …`: show the CA and rotate it (stage, promote, retire).
+"""`kokoa control ca …`: show the CA, rotate it (stage, promote, retire), re-encrypt its key.
 
 Meant to be mounted on `kokoa control` (`app.add_typer(ca_cli.app, name="ca")` in
 control/cli.py); until then, `python -m control.ca_cli …`. Every verb reads the same settings
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
+from pydantic import SecretStr
 
 if TYPE_CHECKING:
     from control.runtime import Runtime
@@ -28,6 +29,7 @@ T = TypeVar("T")
 def _run(config: Path | None, work: Callable[[Runtime], Awaitable[T]]) -> T:
     from pydantic import ValidationError
 
+    from control.ca import CaError
     from control.ca_rotation import RotationError
     from control.runtime import build_runtime
     from control.settings import Settings
@@ -46,7 +48,7 @@ def _run(config: Path | None, work: Callable[[Runtime], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
-    except RotationError as exc:
+    except (RotationError, CaError) as exc:
         typer.echo(f"kokoa control ca: {exc}", err=True)
         raise typer.Exit(1) from None
 
@@ -101,6 +103,38 @@ def retire_command(config: ConfigOption = None) -> None:
             return await retire(db, rt.now())
 
     typer.echo(f"retired {_run(config, work)}")
+
+
+@app.command("rekey")
+def rekey_command(
+    config: ConfigOption = None,
+    old_is_secret_key: Annotated[
+        bool,
+        typer.Option(
+            "--old-is-secret-key",
+            help="Standard input holds the old secret_key (the passphrase was derived from "
+            "it), not the old ca_key_passphrase.",
+        ),
+    ] = False,
+) -> None:
+    """Re-encrypt the CA keys with the passphrase of the current settings; the old passphrase
+    (or secret key) is read from standard input."""
+    import sys
+
+    from control.ca import ca_passphrase
+    from control.ca_rotation import rekey
+
+    old_value = sys.stdin.readline().rstrip("\n")
+
+    async def work(rt: Runtime) -> int:
+        field = "secret_key" if old_is_secret_key else "ca_key_passphrase"
+        old_settings = rt.settings.model_copy(
+            update={"ca_key_passphrase": None} | {field: SecretStr(old_value)}
+        )
+        async with rt.sessionmaker() as db:
+            return await rekey(db, ca_passphrase(old_settings), rt.ca.passphrase())
+
+    typer.echo(f"re-encrypted {_run(config, work)} CA key(s)")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ control plane's CA"): stage → wait one certificate lifetime → promote → wa
 - `promote`: "next" becomes "current" (it signs from now on), "current" becomes "previous"
   (still trusted, and its certificates may still renew), an older "previous" is retired.
 - `retire`: "previous" leaves the bundle; its certificates can no longer renew.
+- `rekey`: re-encrypt every stored CA key under a new passphrase (when `ca_key_passphrase`,
+  or the `secret_key` it is derived from, changes); the certificates do not change.
 
 Each step is one transaction; the slots are unique, so two operators cannot stage two CAs.
 """
@@ -19,7 +21,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from control.ca import new_authority_row
+from control.ca import decrypt_key, encrypt_key, new_authority_row
 from control.db.models import CertificateAuthority
 from control.settings import Settings
 
@@ -98,3 +100,16 @@ async def _move(db: AsyncSession, source: str, target: str | None, now: datetime
         .execution_options(synchronize_session=False)
     )
     await db.execute(statement)
+
+
+async def rekey(db: AsyncSession, old: bytes, new: bytes) -> int:
+    """Re-encrypt every stored CA key from passphrase `old` to `new`; returns how many.
+
+    Raises:
+        control.ca.CaError: a key does not decrypt with `old` (nothing is changed then).
+    """
+    async with db.begin():
+        rows = (await db.execute(select(CertificateAuthority))).scalars().all()
+        for row in rows:
+            row.encrypted_key = encrypt_key(decrypt_key(row.encrypted_key, old), new)
+    return len(rows)

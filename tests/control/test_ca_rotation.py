@@ -114,8 +114,9 @@ def test_steps_out_of_order_are_refused(settings: Settings, app: FastAPI) -> Non
 
 
 def test_the_cli_shows_and_rotates(settings: Settings, tmp_path: Path) -> None:
+    assert settings.secret_key is not None
     env = {
-        "KOKOA_SECRET_KEY": settings.secret_key.get_secret_value() if settings.secret_key else "",
+        "KOKOA_SECRET_KEY": settings.secret_key.get_secret_value(),
         "KOKOA_DATABASE_URL": settings.effective_database_url,
         "KOKOA_PUBLIC_URL": settings.public_url,
         "KOKOA_DATA_DIR": str(tmp_path),
@@ -131,3 +132,29 @@ def test_the_cli_shows_and_rotates(settings: Settings, tmp_path: Path) -> None:
     assert promoted.exit_code == 0, promoted.output
     lines = runner.invoke(ca_cli.app, ["show"], env=env).output.splitlines()
     assert sorted(line.split()[0] for line in lines) == ["current", "previous"]
+
+
+def test_the_cli_re_encrypts_the_keys_for_a_new_passphrase(
+    settings: Settings, tmp_path: Path
+) -> None:
+    assert settings.secret_key is not None
+    secret = settings.secret_key.get_secret_value()
+    env = {
+        "KOKOA_SECRET_KEY": secret,
+        "KOKOA_DATABASE_URL": settings.effective_database_url,
+        "KOKOA_PUBLIC_URL": settings.public_url,
+        "KOKOA_DATA_DIR": str(tmp_path),
+    }
+    runner = CliRunner()
+    assert runner.invoke(ca_cli.app, ["show"], env=env).exit_code == 0  # made with secret_key
+    new = env | {"KOKOA_CA_KEY_PASSPHRASE": "a-new-passphrase-for-the-ca-key-0123456789"}
+    refused = runner.invoke(ca_cli.app, ["show"], env=new)
+    assert refused.exit_code == 1 and "cannot be decrypted" in refused.output
+    wrong = runner.invoke(ca_cli.app, ["rekey", "--old-is-secret-key"], env=new, input="nope\n")
+    assert wrong.exit_code == 1
+    rekeyed = runner.invoke(
+        ca_cli.app, ["rekey", "--old-is-secret-key"], env=new, input=secret + "\n"
+    )
+    assert rekeyed.exit_code == 0 and "re-encrypted 1" in rekeyed.output
+    assert runner.invoke(ca_cli.app, ["show"], env=new).exit_code == 0
+    assert runner.invoke(ca_cli.app, ["show"], env=env).exit_code == 1  # the old one no more
