@@ -21,6 +21,8 @@ from common.wire.errors import ErrorCode, HeadTooLargeError, ProtocolError
 from common.wire.fields import MAX_HEADERS, Headers
 from common.wire.frames import PREFACE, FrameParser, FrameType, encode_frame
 
+_PREFACE_LEN = len(PREFACE)
+
 MAX_HEAD_SIZE = 65536
 """Default limit on a head frame's payload, in bytes."""
 
@@ -222,7 +224,16 @@ class HeadReader:
     `ProtocolError` the reader stays failed: every later `feed` raises it again.
     """
 
-    __slots__ = ("_decode", "_error", "_head", "_max_headers", "_parser", "leftover")
+    __slots__ = (
+        "_decode",
+        "_error",
+        "_frame_type",
+        "_head",
+        "_max_headers",
+        "_max_size",
+        "_parser",
+        "leftover",
+    )
 
     def __init__(
         self,
@@ -235,7 +246,9 @@ class HeadReader:
         self._decode: Callable[[bytes, int], RequestHead | ResponseHead] = (
             decode_request if frame_type == FrameType.REQUEST else decode_response
         )
-        self._parser = FrameParser(max_size, too_large=ErrorCode.HEAD_TOO_LARGE, expect=frame_type)
+        self._frame_type = frame_type
+        self._max_size = max_size
+        self._parser: FrameParser | None = None  # made when a head does not come in one piece
         self._max_headers = max_headers
         self._head: RequestHead | ResponseHead | None = None
         self._error: ProtocolError | None = None
@@ -274,16 +287,47 @@ class HeadReader:
         if self._error is not None:
             raise ProtocolError(self._error.code, self._error.message)
         try:
-            self._parser.feed(data)
-            frame = self._parser.next_frame()
-            if frame is None:
-                return None
-            self._head = self._decode(frame[1], self._max_headers)
+            whole = self._whole_frame(data) if self._parser is None else None
+            if whole is None:  # not in one read (or not well-formed): the frame parser
+                whole = self._next_payload(data)
+                if whole is None:
+                    return None
+            self._head = self._decode(whole[0], self._max_headers)
         except ProtocolError as exc:
             self._error = exc
             raise
-        self.leftover = self._parser.take_rest()
+        self.leftover = whole[1] if self._parser is None else self._parser.take_rest()
         return self._head
+
+    def _whole_frame(self, data: bytes | bytearray | memoryview) -> tuple[bytes, bytes] | None:
+        """(payload, rest) when `data` holds the preface and a whole, valid head frame of
+        ours with lengths of 1 or 2 bytes; None sends it to the frame parser (which also
+        finds any error)."""
+        if type(data) is not bytes or data[:_PREFACE_LEN] != PREFACE or len(data) < 8:
+            return None
+        first = data[_PREFACE_LEN + 1]  # the type is one byte: REQUEST and RESPONSE are < 64
+        if data[_PREFACE_LEN] != self._frame_type or first >= 0x80:
+            return None
+        if first < 0x40:
+            length, start = first, _PREFACE_LEN + 2
+        else:
+            length, start = ((first & 0x3F) << 8) | data[_PREFACE_LEN + 2], _PREFACE_LEN + 3
+        end = start + length
+        if length > self._max_size or end > len(data):
+            return None
+        return data[start:end], data[end:]
+
+    def _next_payload(self, data: bytes | bytearray | memoryview) -> tuple[bytes, bytes] | None:
+        """(payload, b"") once the frame parser has the whole head frame (the rest stays in
+        the parser); None until then."""
+        parser = self._parser
+        if parser is None:
+            parser = self._parser = FrameParser(
+                self._max_size, too_large=ErrorCode.HEAD_TOO_LARGE, expect=self._frame_type
+            )
+        parser.feed(data)
+        frame = parser.next_frame()
+        return None if frame is None else (frame[1], b"")
 
     def feed_eof(self) -> None:
         """The peer finished its side (FIN).
