@@ -13,7 +13,8 @@ decoder would refuse, and `decode(encode(head)) == head` whenever encoding succe
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import TypeVar
 
 from common.wire import fields as f
@@ -82,7 +83,7 @@ def encode_request(
     """
     pseudo = _request_pseudo(head)
     f.check_headers(head.headers, max_headers)
-    if _build_request(dict(pseudo), head.headers) != head:
+    if _request_values(dict(pseudo), head.headers) != _REQUEST_VALUES(head):
         raise ValueError(f"request head not representable on the wire: {head!r}")
     return _encode_head(FrameType.REQUEST, pseudo, head.headers, max_size)
 
@@ -100,7 +101,7 @@ def encode_response(
     if head.chunked:
         pseudo.append((b":chunked", b"1"))
     f.check_headers(head.headers, max_headers)
-    if _build_response(dict(pseudo), head.headers) != head:
+    if _response_values(dict(pseudo), head.headers) != _RESPONSE_VALUES(head):
         raise ValueError(f"response head not representable on the wire: {head!r}")
     return _encode_head(FrameType.RESPONSE, pseudo, head.headers, max_size)
 
@@ -141,6 +142,22 @@ def _request_pseudo(head: RequestHead) -> list[tuple[bytes, bytes]]:
 
 
 def _build_request(pseudo: dict[bytes, bytes], headers: Headers) -> RequestHead:
+    return RequestHead(*_request_values(pseudo, headers))
+
+
+def _build_response(pseudo: dict[bytes, bytes], headers: Headers) -> ResponseHead:
+    return ResponseHead(*_response_values(pseudo, headers))
+
+
+# The grammar of each head, shared by decoders (which build the head from the values) and
+# encoders (which compare them with the head's own, field by field: no head is built).
+_RequestValues = tuple[str, str, str, str, str, str, str, str, int, bool, Headers]
+_REQUEST_VALUES = attrgetter(*(field.name for field in fields(RequestHead)))
+_RESPONSE_VALUES = attrgetter(*(field.name for field in fields(ResponseHead)))
+
+
+def _request_values(pseudo: dict[bytes, bytes], headers: Headers) -> _RequestValues:
+    """RequestHead's field values, in order, from its pseudo-fields and headers."""
     _no_unknown(pseudo, _REQUEST_PSEUDO)
     kind = f.one_of(b":kind", pseudo.get(b":kind", b"http"), ("http", "tcp"))
     service = f.text(b":service", _required(pseudo, b":service"))
@@ -152,26 +169,27 @@ def _build_request(pseudo: dict[bytes, bytes], headers: Headers) -> RequestHead:
             raise ValueError(
                 "a tcp request carries only :service, :kind, :client, :client-port and :request-id"
             )
-        return RequestHead(service, request_id, client, "tcp", client_port=client_port)
-    return RequestHead(
+        return (service, request_id, client, "tcp", "", "", "http", "", client_port, False, ())
+    return (
         service,
         request_id,
         client,
         kind,
-        method=f.method(_required(pseudo, b":method")),
-        target=f.target(_required(pseudo, b":target")),
-        scheme=f.one_of(b":scheme", _required(pseudo, b":scheme"), ("http", "https")),
-        authority=f.text(b":authority", _required(pseudo, b":authority"), empty=True),
-        client_port=client_port,
-        chunked=_chunked(pseudo, headers),
-        headers=headers,
+        f.method(_required(pseudo, b":method")),
+        f.target(_required(pseudo, b":target")),
+        f.one_of(b":scheme", _required(pseudo, b":scheme"), ("http", "https")),
+        f.text(b":authority", _required(pseudo, b":authority"), empty=True),
+        client_port,
+        _chunked(pseudo, headers),
+        headers,
     )
 
 
-def _build_response(pseudo: dict[bytes, bytes], headers: Headers) -> ResponseHead:
+def _response_values(pseudo: dict[bytes, bytes], headers: Headers) -> tuple[int, Headers, bool]:
+    """ResponseHead's field values, in order."""
     _no_unknown(pseudo, _RESPONSE_PSEUDO)
     status = f.status(_required(pseudo, b":status"))
-    return ResponseHead(status, headers, _chunked(pseudo, headers))
+    return status, headers, _chunked(pseudo, headers)
 
 
 def _chunked(pseudo: dict[bytes, bytes], headers: Headers) -> bool:
