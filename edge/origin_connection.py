@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -214,16 +214,18 @@ class OriginConnection(asyncio.Protocol):
         finally:
             self._waiter = None
 
-    async def _bounded(self, waiter: Awaitable[None], what: str) -> None:
+    async def _bounded(self, waiter: asyncio.Future[None], what: str) -> None:
         timeout = self._x.timeout
         if timeout is None or self._raw:
             await waiter
             return
+        # A timer that fails the waiter: a third of the cost of `asyncio.timeout`, which
+        # cancels and un-cancels the task (this runs once or more per request).
+        timer = waiter.get_loop().call_later(timeout, _expire, waiter, what, timeout)
         try:
-            async with asyncio.timeout(timeout):
-                await waiter
-        except TimeoutError:
-            raise OriginTimeout(f"the origin did not {what} within {timeout:g}s") from None
+            await waiter
+        finally:
+            timer.cancel()
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -360,6 +362,11 @@ class OriginConnection(asyncio.Protocol):
         if not self._x.interim:
             self._x.done = True
             self._wake()
+
+
+def _expire(waiter: asyncio.Future[None], what: str, timeout: float) -> None:
+    if not waiter.done():
+        waiter.set_exception(OriginTimeout(f"the origin did not {what} within {timeout:g}s"))
 
 
 def _close_delimited(status: int, headers: Headers) -> bool:

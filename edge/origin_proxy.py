@@ -8,7 +8,9 @@ The ingress opens a stream per request (docs/protocol.md §5). `OriginProxy.serv
 3. HTTP: sends the request to the service's origin on a pooled connection and, at the same
    time, pumps the request body tunnel → origin (re-framed) while the response goes
    origin → tunnel, each direction awaiting the other side's flow control; a 101 turns both
-   directions into a raw pipe. TCP: connects, answers `:status 200`, pipes raw bytes.
+   directions into a raw pipe. A request without a body (or upgrade) first checks that its
+   FIN follows the head, and needs no second task.
+   TCP: connects, answers `:status 200`, pipes raw bytes.
 4. maps every failure to a stream reset with our code (never raises, except cancellation):
    `ProtocolError` → its code, `OriginRefused` → `ORIGIN_REFUSED`, `OriginTimeout` →
    `ORIGIN_TIMEOUT`, other `OriginError` → `ORIGIN_ERROR`, anything else → `INTERNAL_ERROR`.
@@ -23,7 +25,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from common.streams import read_head
 from common.transport import ConnectionClosed, StreamReset, TransportError, TunnelStream
@@ -70,14 +72,15 @@ class _Access(Traffic):
 
 @dataclass(slots=True)
 class _Exchange:
-    """One HTTP request on its way to the origin; `conn` changes if the request is retried."""
+    """One HTTP request on its way to the origin; `conn` changes if the request is retried.
+
+    `upgraded` (upgrade requests only) tells the upload side whether the origin switched.
+    """
 
     conn: OriginConnection
     service: OriginService
     request: OriginRequest
-    upgraded: asyncio.Future[bool] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    upgraded: asyncio.Future[bool] | None = None
 
 
 class OriginProxy:
@@ -138,11 +141,36 @@ class OriginProxy:
         access: _Access,
     ) -> None:
         request = origin_request(head, service)
+        if request.has_body or request.upgrade:
+            await self._http_both_ways(stream, head.request_id, service, request, leftover, access)
+            return
+        # Nothing to upload (the usual GET): the FIN follows the head (docs/protocol.md §5.2),
+        # so it is checked here, without the task and task group an upload needs.
+        if leftover or await stream.read(READ_SIZE):
+            raise ProtocolError(ErrorCode.PROTOCOL_ERROR, "body bytes after a bodiless request")
         ex = _Exchange(await self._pool.acquire(service), service, request)
+        try:
+            await self._downstream(stream, ex, await self._start(ex), access)
+        finally:
+            self._pool.release(ex.conn)
+
+    async def _http_both_ways(
+        self,
+        stream: TunnelStream,
+        request_id: str,
+        service: OriginService,
+        request: OriginRequest,
+        leftover: bytes,
+        access: _Access,
+    ) -> None:
+        """A request with a body (or an upgrade): upload and response side by side."""
+        ex = _Exchange(await self._pool.acquire(service), service, request)
+        if request.upgrade:
+            ex.upgraded = asyncio.get_running_loop().create_future()
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(
-                    self._upstream(stream, ex, leftover, access), name=f"upload {head.request_id}"
+                    self._upstream(stream, ex, leftover, access), name=f"upload {request_id}"
                 )
                 response = await self._start(ex)
                 await self._downstream(stream, ex, response, access)
@@ -171,7 +199,7 @@ class OriginProxy:
         self, stream: TunnelStream, ex: _Exchange, response: OriginResponse, access: _Access
     ) -> None:
         upgraded = response.status == 101  # the connection only accepts one when asked
-        if ex.request.upgrade:
+        if ex.upgraded is not None:
             ex.upgraded.set_result(upgraded)
         head = tunnel_response(response, method=ex.request.method)
         await stream.write(encode_tunnel_response(head, self._max_head_size))
@@ -184,7 +212,7 @@ class OriginProxy:
         self, stream: TunnelStream, ex: _Exchange, leftover: bytes, access: _Access
     ) -> None:
         first = leftover or await stream.read(READ_SIZE)
-        if ex.request.upgrade:
+        if ex.upgraded is not None:
             if await ex.upgraded:
                 await pipe_up(stream, ex.conn, first, access)
             else:
