@@ -61,7 +61,12 @@ class Renewer:
     async def run(self, on_renewed: OnRenewed) -> None:
         """Renew forever (until cancelled)."""
         while True:
-            cert = self._state.certificate()
+            try:
+                cert = self._state.certificate()
+            except pki.PkiError as exc:  # someone removed or broke the file under us
+                log.error("cannot read the tunnel certificate", extra={"error": str(exc)})
+                await self._sleep(self._retry_max)
+                continue
             await self._sleep(self.delay(cert))
             try:
                 await self.renew_once(on_renewed)
