@@ -66,7 +66,8 @@ class QuicTunnelConnection:
         self._next_peer_stream = 1 if is_client else 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
-        self._changed = Signal(self.loop)  # streams to accept, stream credit, handshake
+        self._changed = Signal(self.loop)  # stream credit, handshake, closed
+        self._incoming = Signal(self.loop)  # streams to accept, closed
         self._gone = Signal(self.loop)
 
     # --- TunnelConnection ----------------------------------------------------------------
@@ -98,7 +99,7 @@ class QuicTunnelConnection:
     async def accept_stream(self) -> QuicTunnelStream:
         while not self._accept_queue:
             self.raise_if_closed()
-            await self._changed.wait()
+            await self._incoming.wait()
         return self._accept_queue.popleft()
 
     def close(self, code: int = 0, reason: str = "") -> None:
@@ -242,7 +243,7 @@ class QuicTunnelConnection:
                 stream = self._streams[new_id] = QuicTunnelStream(self, state)
                 self._accept_queue.append(stream)
         self._next_peer_stream = stream_id + 4
-        self._changed.fire()
+        self._incoming.fire()
         return self._streams.get(stream_id)
 
     def _verify_peer(self, alpn: str | None) -> None:
@@ -270,6 +271,7 @@ class QuicTunnelConnection:
         for stream in streams:
             stream.on_closed()
         self._changed.fire()
+        self._incoming.fire()
 
     def _terminate(self) -> None:
         if self._ended:
