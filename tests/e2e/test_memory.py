@@ -107,8 +107,9 @@ def tunnel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Topology,
     try:
         topo.start_demo_origin(origin_port)
         node = topo.add_node("ingress-1")
+        topo.write_agent("agent-1")
+        allow_long_uploads(topo.root, node)
         topo.start_ingress(node)
-        allow_long_uploads(topo.write_agent("agent-1"))
         topo.start_agent("agent-1")
         wait_for(lambda: get(f"{origin}/")[0] == 200, "demo origin", 20, topo)
         topo.wait_agents("demo", 1)
@@ -117,13 +118,17 @@ def tunnel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Topology,
         topo.stop_all()
 
 
-def allow_long_uploads(agent_config: Path) -> None:
-    """The agent's origin read timeout (60 s) also runs while a request body is still being
-    sent, so a slow origin's 1 GiB upload would end in a 504 before the origin answers."""
-    config = yaml.safe_load(agent_config.read_text())
-    for service in config["services"]:
-        service["read_timeout"] = 900
-    agent_config.write_text(yaml.safe_dump(config, sort_keys=False))
+def allow_long_uploads(root: Path, node: Node) -> None:
+    """Both ends' response timeouts (the node's `response_head_timeout`, 100 s; the agent's
+    origin `read_timeout`, 60 s) also run while the request body is still being sent, so a
+    slow origin's 1 GiB upload would end in a 504 before the origin answers. Raised here."""
+    ingress = yaml.safe_load((root / f"{node.name}.yaml").read_text())
+    ingress["limits"]["response_head_timeout"] = 3600
+    (root / f"{node.name}.yaml").write_text(yaml.safe_dump(ingress, sort_keys=False))
+    agent = yaml.safe_load((root / "agent-1.yaml").read_text())
+    for service in agent["services"]:
+        service["read_timeout"] = 3600
+    (root / "agent-1.yaml").write_text(yaml.safe_dump(agent, sort_keys=False))
 
 
 def sampler(topo: Topology) -> RssSampler:
