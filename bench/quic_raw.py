@@ -337,6 +337,14 @@ def best(runs: list[Result]) -> Result:
     return Result(runs[0].setup, bulk, exchanges)
 
 
+def median(runs: list[Result]) -> Result:
+    """The median bulk and the median exchange phase of several runs (bench/run.py's targets
+    are stated on medians)."""
+    bulk = sorted((r.bulk for r in runs), key=lambda p: p.rate)[len(runs) // 2]
+    exchanges = sorted((r.exchanges for r in runs), key=lambda p: p.rate)[len(runs) // 2]
+    return Result(runs[0].setup, bulk, exchanges)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bulk-mib", type=int, default=256)
@@ -345,6 +353,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="max seconds per exchange run")
     parser.add_argument("--loops", default="asyncio,uvloop")
     parser.add_argument("--repeat", type=int, default=1, help="runs per row; the best counts")
+    parser.add_argument("--median", action="store_true", help="with --repeat: the median counts")
     parser.add_argument("--knobs", action="store_true", help="also vary Kokoa's options")
     parser.add_argument("--json", action="store_true", help="print a JSON summary line last")
     args = parser.parse_args()
@@ -358,7 +367,7 @@ def main() -> None:
         server_tls, agent_tls = write_pki(Path(directory))
         for setup in setups:
             runs = [measure(setup, server_tls, agent_tls, args) for _ in range(args.repeat)]
-            results.append(best(runs))
+            results.append(median(runs) if args.median else best(runs))
             print(f"{setup.name}: {results[-1].bulk_mib_s:.1f} MiB/s, "
                   f"{results[-1].exchanges_s:.0f} exchanges/s", file=sys.stderr)  # fmt: skip
     print(table(results))
