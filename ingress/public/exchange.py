@@ -173,7 +173,9 @@ class Exchange:
             scheme=conn.listener.scheme,
         )
         try:
-            return encode_request(head, max_size=conn.limits.max_head_size)
+            # Every part was checked by the parser (llhttp and request.parse_head) or is ours:
+            # the grammar check would only repeat that (check=False: sizes only).
+            return encode_request(head, max_size=conn.limits.max_head_size, check=False)
         except HeadTooLargeError:
             self._problem(Problem(431, "header_too_large", "the request head is too large"))
         except ValueError as exc:
