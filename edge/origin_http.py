@@ -79,19 +79,20 @@ def encode_tunnel_response(head: ResponseHead, max_size: int) -> bytes:
         raise OriginProtocolError(f"response head not representable on the tunnel: {exc}") from None
 
 
+_DROPPED = HOP_BY_HOP | {b"content-length", b"upgrade"}
+_DROPPED_BUT_UPGRADE = _DROPPED - {b"upgrade"}
+
+
 def _end_to_end(
     headers: tuple[tuple[bytes, bytes], ...], *, keep_upgrade: bool
 ) -> tuple[tuple[bytes, bytes], ...]:
-    drop = set(HOP_BY_HOP)
-    drop.add(b"content-length")
+    drop = _DROPPED_BUT_UPGRADE if keep_upgrade else _DROPPED
     for name, value in headers:
-        if name == b"connection":
-            drop.update(token.strip().lower() for token in value.split(b","))
-    if keep_upgrade:
-        drop.discard(b"upgrade")
-    else:
-        drop.add(b"upgrade")
-    return tuple((name, value) for name, value in headers if name not in drop)
+        if name == b"connection":  # it may name more fields to drop (RFC 9110 §7.6.1)
+            named = {token.strip().lower() for token in value.split(b",")}
+            named.discard(b"upgrade")  # kept or dropped by `keep_upgrade` alone
+            drop = drop | named
+    return tuple([field for field in headers if field[0] not in drop])
 
 
 def _length(headers: tuple[tuple[bytes, bytes], ...]) -> int | None:
