@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from bench.run import (  # noqa: E402
     ONE_MIB,
     ORIGIN_SERVER,
+    KokoaVariant,
     cpu_seconds,
     kokoa_topology,
     nginx,
@@ -98,7 +99,8 @@ def main() -> None:
         origin_conf = ORIGIN_SERVER.format(LOOPBACK=LOOPBACK, port=origin_port, dir=work / "origin")
         stack.enter_context(nginx(work / "origin", origin_conf))
         wait_port(origin_port)
-        base, procs = kokoa_topology(work / "kokoa", origin_port, stack, log_level=args.log_level)
+        variant = KokoaVariant(log_level=args.log_level)
+        base, procs = kokoa_topology(work / "kokoa", origin_port, stack, variant)
         url = base + args.path
         run_wrk(url, "bench.test", args.conns, 2.0, procs)  # warm up
         names = ("ingress", "agent")

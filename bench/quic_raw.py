@@ -306,6 +306,9 @@ def knob_setups(loop: str) -> list[Setup]:
         ("watermarks 256K/64K", replace(base, high_watermark=256 << 10, low_watermark=64 << 10)),
         ("watermarks 4M/1M", replace(base, high_watermark=4 << 20, low_watermark=1 << 20)),
         ("socket buffer 256K", replace(base, socket_buffer=256 << 10)),
+        ("no GSO (a sendto per datagram)", replace(base, gso=False)),
+        ("datagram 8192 (loopback only)", replace(base, max_datagram_size=8192)),
+        ("datagram 65527 (loopback only)", replace(base, max_datagram_size=65527)),
     ]
     return [Setup("kokoa", loop, options, f"kokoa/{loop} {name}") for name, options in variants]
 
@@ -313,7 +316,7 @@ def knob_setups(loop: str) -> list[Setup]:
 def table(results: list[Result]) -> str:
     stock = {r.setup.loop: r for r in results if r.setup.impl == "stock"}
     lines = [
-        f"{'setup':34} {'MiB/s':>7} {'ms CPU/MiB':>10} {'exch/s':>7} {'us CPU/exch':>11} "
+        f"{'setup':46} {'MiB/s':>7} {'ms CPU/MiB':>10} {'exch/s':>7} {'us CPU/exch':>11} "
         f"{'MiB/s x':>8} {'exch/s x':>8}",
     ]
     for r in results:
@@ -323,7 +326,7 @@ def table(results: list[Result]) -> str:
             bulk, exchanges = r.bulk.rate / base.bulk.rate, r.exchanges.rate / base.exchanges.rate
             ratios = (f"{bulk:.2f}", f"{exchanges:.2f}")
         lines.append(
-            f"{r.setup.name:34} {r.bulk.rate:7.1f} {r.bulk.cpu * 1e3:10.1f} "
+            f"{r.setup.name:46} {r.bulk.rate:7.1f} {r.bulk.cpu * 1e3:10.1f} "
             f"{r.exchanges.rate:7.0f} {r.exchanges.cpu * 1e6:11.0f} {ratios[0]:>8} {ratios[1]:>8}"
         )
     lines.append("x = ratio to stock aioquic on the same event loop; CPU = client + server")

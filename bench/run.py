@@ -237,9 +237,10 @@ def measure(
     procs: Sequence[psutil.Process],
     duration: float,
     repeat: int,
+    workloads: Sequence[tuple[str, str, int]] = WORKLOADS,
 ) -> list[Result]:
     results = []
-    for name, path, conns in WORKLOADS:
+    for name, path, conns in workloads:
         run_wrk(base + path, host, conns, 1.0, procs)  # warm up
         runs = [run_wrk(base + path, host, conns, duration, procs) for _ in range(repeat)]
         rps, p50, p99, mib, cpu = (statistics.median(values) for values in zip(*runs, strict=True))
@@ -252,33 +253,40 @@ def measure(
     return results
 
 
+@dataclass(frozen=True)
+class KokoaVariant:
+    """How the Kokoa row runs (bench/knobs.py varies it)."""
+
+    log_level: str = "warning"
+    uvloop: bool = True
+    agents: int = 1  # agent processes (replicas with one identity)
+    connections: int = 1  # QUIC connections from each agent to the ingress node
+
+
 def kokoa_topology(
-    work: Path, origin_port: int, stack: ExitStack, *, log_level: str = "warning"
+    work: Path, origin_port: int, stack: ExitStack, variant: KokoaVariant = KokoaVariant()
 ) -> tuple[str, list[psutil.Process]]:
     layout = Layout.choose(work, nodes=1, fixed=False)
     layout = Layout(root=work, origin_port=origin_port, nodes=layout.nodes, host="bench.test")
     write_pki(layout)
     node = layout.nodes[0]
     ingress = ingress_config(layout, node)
-    ingress["log"] = {"level": log_level, "format": "json"}
+    ingress["log"] = {"level": variant.log_level, "format": "json"}
     (work / "ingress.yaml").write_text(yaml.safe_dump(ingress))
     agent = agent_config(layout)
-    agent["log"] = {"level": log_level, "format": "json"}
-    (work / "agent.yaml").write_text(yaml.safe_dump(agent))
-    procs = [
-        stack.enter_context(
-            process(
-                kokoa_command("ingress", "run", "--config", "ingress.yaml"),
-                work / "ingress.log",
-                work,
-            )
-        ),
-        stack.enter_context(
-            process(
-                kokoa_command("edge", "run", "--config", "agent.yaml"), work / "agent.log", work
-            )
-        ),
+    agent["log"] = {"level": variant.log_level, "format": "json"}
+    nodes = agent["ingress"]
+    assert isinstance(nodes, list) and len(nodes) == 1
+    agent["ingress"] = [
+        {**nodes[0], "name": f"{nodes[0]['name']}-{i}"} for i in range(variant.connections)
     ]
+    (work / "agent.yaml").write_text(yaml.safe_dump(agent))
+    loop = [] if variant.uvloop else ["--no-uvloop"]
+    ingress_argv = kokoa_command("ingress", "run", "--config", "ingress.yaml", *loop)
+    procs = [stack.enter_context(process(ingress_argv, work / "ingress.log", work))]
+    for i in range(variant.agents):
+        agent_argv = kokoa_command("edge", "run", "--config", "agent.yaml", *loop)
+        procs.append(stack.enter_context(process(agent_argv, work / f"agent-{i}.log", work)))
     wait_http(f"http://{LOOPBACK}:{node.http}/small", layout.host)
     return f"http://{LOOPBACK}:{node.http}", procs
 
@@ -382,9 +390,8 @@ def main() -> None:
         results += measure("direct", direct, "bench.test", [origin], *timing)
         two_hop = f"http://{LOOPBACK}:{a_port}"
         results += measure("nginx-2hop", two_hop, "bench.test", [origin, hops], *timing)
-        kokoa_base, kokoa_procs = kokoa_topology(
-            work / "kokoa", origin_port, stack, log_level=args.log_level
-        )
+        variant = KokoaVariant(log_level=args.log_level)
+        kokoa_base, kokoa_procs = kokoa_topology(work / "kokoa", origin_port, stack, variant)
         results += measure("kokoa", kokoa_base, "bench.test", [origin, *kokoa_procs], *timing)
         stack.close()
         raw = {} if args.skip_raw else raw_quic(args.duration, args.repeat)

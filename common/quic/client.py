@@ -19,8 +19,8 @@ from common.transport import ConnectionClosed
 class ClientEndpoint(DatagramEndpoint):
     """A connected UDP socket that carries exactly one connection."""
 
-    def __init__(self, sock: socket.socket) -> None:
-        super().__init__(sock)
+    def __init__(self, sock: socket.socket, *, gso: bool = True) -> None:
+        super().__init__(sock, gso=gso)
         self._connected = True
         self.conn: QuicTunnelConnection | None = None
 
@@ -57,7 +57,9 @@ async def connect(
     family, *_, addr = (await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM))[0]
     sock = udp_socket(family, options.socket_buffer, connect=addr)
     try:
-        _, endpoint = await loop.create_datagram_endpoint(lambda: ClientEndpoint(sock), sock=sock)
+        _, endpoint = await loop.create_datagram_endpoint(
+            lambda: ClientEndpoint(sock, gso=options.gso), sock=sock
+        )
     except BaseException:
         sock.close()
         raise

@@ -64,7 +64,7 @@ GSO_FAILURES = (errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP)
 class DatagramEndpoint(asyncio.DatagramProtocol):
     """Common to the client and server endpoints: socket setup and batched transmit."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, *, gso: bool = True) -> None:
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.DatagramTransport | None = None
         self._pending: list[QuicTunnelConnection] = []
@@ -73,7 +73,7 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         # asyncio's selector loop reads one datagram per wake-up; we drain the rest ourselves.
         selector = isinstance(self._loop, asyncio.selector_events.BaseSelectorEventLoop)
         self._socket = sock if selector else None
-        self._gso = sys.platform == "linux"
+        self._gso = gso and sys.platform == "linux"
         self._connected = False  # a connected socket takes no address
         self._mtu_warned = False
 

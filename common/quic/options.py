@@ -24,6 +24,8 @@ class QuicOptions:
         max_incoming_streams: bidirectional streams the peer may have open at once.
         socket_buffer: SO_RCVBUF/SO_SNDBUF of the UDP socket (the kernel caps it at
             net.core.rmem_max / wmem_max).
+        gso: send each burst of equal-size datagrams in one sendmsg() with UDP GSO (Linux;
+            off falls back to one send per datagram, for paths that mishandle it).
     """
 
     idle_timeout: float = 10.0
@@ -35,6 +37,7 @@ class QuicOptions:
     low_watermark: int = 256 << 10
     max_incoming_streams: int = 1024
     socket_buffer: int = 4 << 20
+    gso: bool = True
 
     def __post_init__(self) -> None:
         if self.idle_timeout <= 0 or self.handshake_timeout <= 0:

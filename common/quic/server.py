@@ -55,7 +55,7 @@ class QuicServer(DatagramEndpoint):
         options: QuicOptions,
         is_revoked: RevocationCheck | None,
     ) -> None:
-        super().__init__(sock)
+        super().__init__(sock, gso=options.gso)
         self._options = options
         self._configuration = server_configuration(tls, options)
         self._cid_length = self._configuration.connection_id_length
