@@ -37,7 +37,6 @@ VARIANTS = (
     ("defaults (uvloop, 1 agent, 1 connection)", KokoaVariant()),
     ("asyncio's loop instead of uvloop", KokoaVariant(uvloop=False)),
     ("access log lines on (level info)", KokoaVariant(log_level="info")),
-    ("2 QUIC connections from the agent", KokoaVariant(connections=2)),
     ("2 agent processes (replicas)", KokoaVariant(agents=2)),
 )
 WORKLOADS = (("small c50", "/small", 50), ("1MiB c4", "/1m", 4))
@@ -47,6 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", default="", help="variants whose name contains this")
     args = parser.parse_args()
     rows: list[tuple[str, list[Result]]] = []
     with tempfile.TemporaryDirectory(prefix="kokoa-knobs-") as tmp, ExitStack() as stack:
@@ -60,6 +60,8 @@ def main() -> None:
         origin = stack.enter_context(nginx(work / "origin", conf))
         wait_port(port)
         for i, (name, variant) in enumerate(VARIANTS):
+            if args.only not in name:
+                continue
             print(name, flush=True)
             with ExitStack() as kokoa:
                 base, procs = kokoa_topology(work / f"kokoa-{i}", port, kokoa, variant)

@@ -260,7 +260,6 @@ class KokoaVariant:
     log_level: str = "warning"
     uvloop: bool = True
     agents: int = 1  # agent processes (replicas with one identity)
-    connections: int = 1  # QUIC connections from each agent to the ingress node
 
 
 def kokoa_topology(
@@ -275,11 +274,6 @@ def kokoa_topology(
     (work / "ingress.yaml").write_text(yaml.safe_dump(ingress))
     agent = agent_config(layout)
     agent["log"] = {"level": variant.log_level, "format": "json"}
-    nodes = agent["ingress"]
-    assert isinstance(nodes, list) and len(nodes) == 1
-    agent["ingress"] = [
-        {**nodes[0], "name": f"{nodes[0]['name']}-{i}"} for i in range(variant.connections)
-    ]
     (work / "agent.yaml").write_text(yaml.safe_dump(agent))
     loop = [] if variant.uvloop else ["--no-uvloop"]
     ingress_argv = kokoa_command("ingress", "run", "--config", "ingress.yaml", *loop)
