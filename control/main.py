@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from control import spa
 from control.api import problems
 from control.api.headers import SecurityHeaders
 from control.api.routes import (
@@ -73,6 +74,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         app.include_router(module.router, prefix=API_PREFIX)
     problems.install(app)
     app.add_middleware(SecurityHeaders, hsts=settings.mode == "production")
+    spa.install(app, hsts=settings.mode == "production")  # the web app at /, after the API
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -1,0 +1,39 @@
+import type { ComponentChildren } from 'preact'
+import { useEffect, useRef } from 'preact/hooks'
+import { useApp } from '../app/context.ts'
+
+interface Props {
+  open: boolean
+  title: string
+  children?: ComponentChildren
+  confirmLabel: string
+  busy?: boolean
+  onConfirm(): void
+  onCancel(): void
+}
+
+/** A modal <dialog>: the browser traps focus in it, Escape cancels, focus returns after. */
+export function ConfirmDialog({ open, title, children, confirmLabel, busy, onConfirm, onCancel }: Props) {
+  const { t } = useApp()
+  const ref = useRef<HTMLDialogElement>(null)
+  useEffect(() => {
+    const dialog = ref.current
+    if (!dialog) return
+    if (open && !dialog.open) dialog.showModal()
+    if (!open && dialog.open) dialog.close()
+  }, [open])
+  return (
+    <dialog ref={ref} class="dialog" aria-labelledby="confirm-title" onCancel={(e) => { e.preventDefault(); onCancel() }}>
+      <h2 id="confirm-title">{title}</h2>
+      <div class="dialog-body">{children}</div>
+      <div class="actions">
+        <button type="button" onClick={onCancel} autoFocus>
+          {t('common.cancel')}
+        </button>
+        <button type="button" class="danger" disabled={busy} onClick={onConfirm}>
+          {confirmLabel}
+        </button>
+      </div>
+    </dialog>
+  )
+}

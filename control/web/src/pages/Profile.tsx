@@ -1,0 +1,147 @@
+import { useState } from 'preact/hooks'
+import { unwrap } from '../api/client.ts'
+import { fieldErrors } from '../api/problem.ts'
+import { useApp } from '../app/context.ts'
+import { useAction, useResource } from '../app/hooks.ts'
+import { AuditTable } from '../components/AuditTable.tsx'
+import { EmptyState } from '../components/EmptyState.tsx'
+import { Form, TextField } from '../components/Field.tsx'
+import { Loading } from '../components/Loading.tsx'
+import { PageHeader } from '../components/PageHeader.tsx'
+import { ProblemAlert } from '../components/ProblemAlert.tsx'
+import { DeleteButton } from '../components/RowActions.tsx'
+import { TokenList } from '../components/TokenList.tsx'
+import { formatDateTime } from '../lib/format.ts'
+
+function NameForm() {
+  const { api, t, me, refreshMe, notify } = useApp()
+  const [name, setName] = useState(me?.user.name ?? '')
+  const action = useAction()
+  const submit = () =>
+    action.run(async () => {
+      await unwrap(api.PATCH('/api/v1/me', { body: { name } }))
+      await refreshMe()
+      notify(t('profile.nameSaved'))
+    })
+  return (
+    <section class="panel">
+      <h2>{t('profile.account')}</h2>
+      <p>{t('profile.email', { email: me?.user.email ?? '' })}</p>
+      <ProblemAlert error={action.error} />
+      <Form onSubmit={submit} label={t('profile.account')}>
+        <TextField id="profile-name" label={t('field.name')} autoComplete="name" value={name} onValue={setName} error={fieldErrors(action.error).name} />
+        <button type="submit" disabled={action.busy}>
+          {t('common.save')}
+        </button>
+      </Form>
+    </section>
+  )
+}
+
+function PasswordForm() {
+  const { api, t, me, refreshSession, notify } = useApp()
+  const [current, setCurrent] = useState('')
+  const [next, setNext] = useState('')
+  const [again, setAgain] = useState('')
+  const [mismatch, setMismatch] = useState(false)
+  const action = useAction()
+  const errors = fieldErrors(action.error)
+  const submit = () => {
+    setMismatch(next !== again)
+    if (next !== again) return
+    void action.run(async () => {
+      await unwrap(api.POST('/api/v1/me/password', { body: { current_password: current, new_password: next } }))
+      // The session got a new id, so a new CSRF token: fetch it before anything else.
+      await refreshSession()
+      setCurrent('')
+      setNext('')
+      setAgain('')
+      notify(t('profile.passwordChanged'))
+    })
+  }
+  return (
+    <section class="panel">
+      <h2>{t('profile.password')}</h2>
+      <p class="hint">{t('profile.passwordNote')}</p>
+      <ProblemAlert error={action.error} />
+      <Form onSubmit={submit} label={t('profile.password')}>
+        <input type="text" name="username" autoComplete="username" value={me?.user.email ?? ''} hidden readOnly />
+        <TextField id="current-password" type="password" autoComplete="current-password" label={t('profile.currentPassword')} value={current} onValue={setCurrent} error={errors.current_password} />
+        <TextField id="new-password" type="password" autoComplete="new-password" label={t('profile.newPassword')} hint={t('field.passwordHint')} value={next} onValue={setNext} error={errors.new_password} />
+        <TextField id="new-password-again" type="password" autoComplete="new-password" label={t('profile.newPasswordAgain')} value={again} onValue={setAgain} error={mismatch ? t('profile.mismatch') : undefined} />
+        <button type="submit" disabled={action.busy}>
+          {t('profile.changePassword')}
+        </button>
+      </Form>
+    </section>
+  )
+}
+
+function Sessions() {
+  const { api, t, locale } = useApp()
+  const sessions = useResource((signal) => unwrap(api.GET('/api/v1/me/sessions', { signal })), [])
+  return (
+    <section class="panel">
+      <h2>{t('profile.sessions')}</h2>
+      <ProblemAlert error={sessions.error} stale={sessions.data !== undefined} />
+      {!sessions.data ? (
+        sessions.error ? null : <Loading />
+      ) : (
+        <ul class="plain">
+          {sessions.data.map((s) => (
+            <li key={s.id}>
+              <strong>{s.user_agent ?? t('profile.unknownClient')}</strong> · {s.client_ip ?? '—'} · {t('profile.lastSeen', { when: formatDateTime(s.last_seen_at, locale) })}{' '}
+              {s.current ? (
+                <span class="badge on">{t('profile.thisSession')}</span>
+              ) : (
+                <DeleteButton
+                  name={s.user_agent ?? s.id}
+                  label={t('profile.endSession')}
+                  onDelete={() => unwrap(api.DELETE('/api/v1/me/sessions/{session_id}', { params: { path: { session_id: s.id } } }))}
+                  onDone={sessions.reload}
+                />
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  )
+}
+
+function SecurityEvents() {
+  const { api, t } = useApp()
+  const events = useResource((signal) => unwrap(api.GET('/api/v1/me/audit', { params: { query: { limit: 10 } }, signal })), [])
+  return (
+    <section class="panel">
+      <h2>{t('profile.security')}</h2>
+      <ProblemAlert error={events.error} stale={events.data !== undefined} />
+      {events.data &&
+        (events.data.items.length === 0 ? <EmptyState title={t('audit.none')} /> : <AuditTable events={events.data.items} caption={t('profile.security')} compact />)}
+    </section>
+  )
+}
+
+export function Profile() {
+  const { api, t } = useApp()
+  return (
+    <section>
+      <PageHeader title={t('profile.title')} />
+      <NameForm />
+      <PasswordForm />
+      <Sessions />
+      <section class="panel">
+        <h2>{t('profile.tokens')}</h2>
+        <p class="hint">{t('profile.tokensIntro')}</p>
+        <TokenList
+          caption={t('profile.tokens')}
+          deps={[]}
+          load={(signal) => unwrap(api.GET('/api/v1/me/tokens', { params: { query: { limit: 200 } }, signal }))}
+          create={(body) => unwrap(api.POST('/api/v1/me/tokens', { body }))}
+          revoke={(id) => unwrap(api.DELETE('/api/v1/me/tokens/{token_id}', { params: { path: { token_id: id } } }))}
+        />
+      </section>
+      <SecurityEvents />
+    </section>
+  )
+}
