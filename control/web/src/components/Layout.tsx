@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact'
-import { useState } from 'preact/hooks'
+import { useRef, useState } from 'preact/hooks'
 import { membershipOf, useApp } from '../app/context.ts'
 import type { MessageKey } from '../i18n/en.ts'
 import { LOCALES, type Locale } from '../i18n/i18n.ts'
@@ -71,7 +71,11 @@ function OrgSwitcher({ org, section }: { org: string | null; section: string }) 
 export function Layout({ children }: { children: ComponentChildren }) {
   const { me, t, location, signOut } = useApp()
   const [menuOpen, setMenuOpen] = useState(false)
-  const here = currentOrg(location.path)
+  // Outside an organisation's pages (the profile), keep showing the last one's sections.
+  const last = useRef<string | null>(null)
+  const inOrg = currentOrg(location.path)
+  if (inOrg) last.current = inOrg.org
+  const here = inOrg ?? (last.current ? { org: last.current, section: null } : null)
   const membership = here ? membershipOf(me, here.org) : undefined
   const sections = membership ? SECTIONS.filter((s) => !s.needs || can(membership.role, s.needs)) : []
   return (
@@ -83,7 +87,7 @@ export function Layout({ children }: { children: ComponentChildren }) {
         <Link href="/" class="brand">
           Kokoa
         </Link>
-        {me && <OrgSwitcher org={membership ? here!.org : null} section={here?.section ?? ''} />}
+        {me && <OrgSwitcher org={membership ? here!.org : null} section={inOrg?.section ?? ''} />}
         <div class="topbar-end">
           <LanguageSwitch />
           {me && (
@@ -113,7 +117,7 @@ export function Layout({ children }: { children: ComponentChildren }) {
             <ul id="sections" class={menuOpen ? 'open' : ''}>
               {sections.map((s) => {
                 const href = orgPath(membership.org_id, ...(s.path ? [s.path] : []))
-                const current = here!.section === s.path
+                const current = here?.section === s.path
                 return (
                   <li key={s.path}>
                     <Link href={href} aria-current={current ? 'page' : undefined} onClick={() => setMenuOpen(false)}>

@@ -43,7 +43,7 @@ export function DeleteButton({ name, onDelete, onDone, label }: { name: string; 
   }
   return (
     <>
-      <button type="button" class="danger-outline" onClick={() => setOpen(true)} aria-label={t('action.deleteNamed', { name })}>
+      <button type="button" class="danger-outline" onClick={() => setOpen(true)} aria-label={label ? t('action.named', { action: label, name }) : t('action.deleteNamed', { name })}>
         {label ?? t('action.delete')}
       </button>
       <ConfirmDialog

@@ -75,6 +75,7 @@ export const en = {
   'action.disable': 'Disable',
   'action.enableNamed': 'Enable {name}',
   'action.disableNamed': 'Disable {name}',
+  'action.named': '{action} {name}',
   'action.revoke': 'Revoke',
 
   'confirm.deleteTitle': 'Delete {name}?',

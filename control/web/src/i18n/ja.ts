@@ -77,6 +77,7 @@ export const ja: Messages = {
   'action.disable': '無効にする',
   'action.enableNamed': '{name} を有効にする',
   'action.disableNamed': '{name} を無効にする',
+  'action.named': '{name} を{action}',
   'action.revoke': '失効',
 
   'confirm.deleteTitle': '{name} を削除しますか？',
