@@ -247,7 +247,7 @@ def measure(
         results.append(Result(row, name, rps, p50, p99, mib, cpu))
         print(
             f"  {row:11} {name:11} {rps:10.0f} req/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms"
-            f"  {mib:6.1f} MiB/s  (median of {repeat})",
+            f"  {mib:6.1f} MiB/s  (median of {repeat}; load average {os.getloadavg()[0]:.1f})",
             flush=True,
         )
     return results
@@ -323,6 +323,10 @@ def table(results: list[Result], raw: dict[str, float]) -> str:
         f"{raw.get('bulk_cpu_ms_per_mib', float('nan')):.0f} ms CPU per MiB"
     )
     lines += ["", *targets(by, raw)]
+    lines.append(
+        "(the machine's other work moves rates by ±20-40% between rows: the load average is"
+        " printed with each row above; CPU per request moves least)"
+    )
     return "\n".join(lines)
 
 
