@@ -139,4 +139,17 @@ def test_administration_pages(
     nav(page, "Dashboard")
     expect(page.locator(".cards")).to_contain_text("tokyo-1")
     expect(page.locator(".cards")).to_contain_text("home")
+    switch_organisations(page)
     assert_clean(page, console)
+
+
+def switch_organisations(page: Page) -> None:
+    switcher = page.get_by_label("Organisation", exact=True)
+    switcher.select_option(label="+ New organisation")
+    page.get_by_label("Organisation name").fill("Beta")
+    page.get_by_role("button", name="Create organisation").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Beta: dashboard")
+    nav(page, "Services")
+    expect(page.get_by_text("No services yet")).to_be_visible()
+    switcher.select_option(label="Acme")  # same section, other organisation
+    expect(page.get_by_role("link", name="blog", exact=True)).to_be_visible()

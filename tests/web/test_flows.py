@@ -9,7 +9,7 @@ import re
 from playwright.sync_api import Browser, Page, expect
 
 from tests.control.helpers import PASSWORD
-from tests.web.api import add_member, owner_with_service
+from tests.web.api import ApiUser, add_member, owner_with_service
 from tests.web.conftest import Console, new_context
 from tests.web.server import ControlPlane
 
@@ -72,6 +72,13 @@ def test_sign_up_create_disable_and_audit(
     # Newest first: the disable above the create.
     actions = table.locator("tbody code").all_inner_texts()
     assert actions.index("service.disable") < actions.index("service.create")
+    page.get_by_label("Action").fill("service.*")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page).to_have_url(re.compile(r"action=service\.\*"))
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    csv = download.value.path().read_text()
+    assert "service.disable" in csv and "service.create" in csv and "member.add" not in csv
     assert_clean(page, console)
 
 
@@ -218,3 +225,41 @@ def test_phone_width_keyboard_and_labels(
         )
         assert unlabelled == [], (path, unlabelled)
     assert console.errors == [], json.dumps(console.errors)
+
+
+HIDE = """(state) => {
+    Object.defineProperty(document, 'visibilityState', {value: state, configurable: true})
+    document.dispatchEvent(new Event('visibilitychange'))
+}"""
+
+
+def test_live_updates_pause_while_hidden(page: Page, server: ControlPlane) -> None:
+    owner, org, _ = owner_with_service(server.url)
+    try:
+        watch_services(page, owner, org)
+    finally:
+        owner.close()
+
+
+def watch_services(page: Page, owner: ApiUser, org: str) -> None:
+    page.goto(f"/orgs/{org}/services")
+    sign_in(page, "owner@example.com")
+    expect(page.get_by_role("link", name="web", exact=True)).to_be_visible()
+
+    def add(name: str) -> None:
+        body = {"name": name, "hostname": f"{name}.example.com", "origin": "http://127.0.0.1:1"}
+        owner.call("POST", f"/orgs/{org}/services", 201, json=body)
+
+    add("second")  # appears by polling, without a reload
+    expect(page.get_by_role("link", name="second", exact=True)).to_be_visible(timeout=8000)
+
+    page.evaluate(HIDE, "hidden")
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/services?" in r.url else None)
+    add("third")
+    page.wait_for_timeout(6500)  # longer than the 5 s interval
+    assert polls == []
+    expect(page.get_by_role("link", name="third", exact=True)).to_have_count(0)
+
+    page.evaluate(HIDE, "visible")  # looking again refreshes at once
+    expect(page.get_by_role("link", name="third", exact=True)).to_be_visible(timeout=2000)

@@ -12,7 +12,8 @@ interface Props {
   onCancel(): void
 }
 
-/** A modal <dialog>: the browser traps focus in it, Escape cancels, focus returns after. */
+/** A modal <dialog>: the browser traps focus in it (starting on Cancel, the first button),
+ * Escape cancels, and focus returns to the button that opened it. */
 export function ConfirmDialog({ open, title, children, confirmLabel, busy, onConfirm, onCancel }: Props) {
   const { t } = useApp()
   const ref = useRef<HTMLDialogElement>(null)
@@ -27,7 +28,7 @@ export function ConfirmDialog({ open, title, children, confirmLabel, busy, onCon
       <h2 id="confirm-title">{title}</h2>
       <div class="dialog-body">{children}</div>
       <div class="actions">
-        <button type="button" onClick={onCancel} autoFocus>
+        <button type="button" onClick={onCancel}>
           {t('common.cancel')}
         </button>
         <button type="button" class="danger" disabled={busy} onClick={onConfirm}>

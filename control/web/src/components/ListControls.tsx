@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks'
 import { useApp } from '../app/context.ts'
-import { withFilter, type EnabledFilter, type ListQuery } from '../lib/listQuery.ts'
+import { formatListQuery, withFilter, type EnabledFilter, type ListQuery } from '../lib/listQuery.ts'
 
 const DEBOUNCE_MS = 300
 
@@ -13,7 +13,7 @@ export function ListControls({ query, onChange, label }: { query: ListQuery; onC
     if (text === query.q) return
     const timer = window.setTimeout(() => onChange(withFilter(query, { q: text })), DEBOUNCE_MS)
     return () => window.clearTimeout(timer)
-  }, [text])
+  }, [text, formatListQuery(query)]) // a filter changed meanwhile is kept, not overwritten
   return (
     <div class="filters" role="search" aria-label={label}>
       <div class="field">
