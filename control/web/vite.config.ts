@@ -15,5 +15,6 @@ export default defineConfig({
   },
   // `npm run dev` proxies the API to a control plane on the default port.
   server: { proxy: { '/api': 'http://127.0.0.1:8443' } },
-  test: { include: ['src/**/*.test.ts'], environment: 'node' },
+  // css: the contrast test reads styles.css?raw, which Vitest would otherwise empty.
+  test: { include: ['src/**/*.test.ts'], environment: 'node', css: true },
 })

@@ -50,7 +50,7 @@ export function AuditTable({ events, caption, compact = false }: { events: Audit
                 <span class="hint block">{optional(`event.${e.action}`, '')}</span>
                 {!compact && <Change event={e} />}
               </td>
-              <td>{e.target_label ?? e.target_id ?? '—'}{e.target_type && <span class="hint block">{e.target_type}</span>}</td>
+              <td>{e.target_label || e.target_id || '—'}{e.target_type && <span class="hint block">{e.target_type}</span>}</td>
               {!compact && <td class="wide-only">{e.client_ip ?? '—'}</td>}
             </tr>
           ))}

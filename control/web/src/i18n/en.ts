@@ -214,8 +214,8 @@ export const en = {
   'agents.noServices': 'None',
 
   'enroll.title': 'Enrollment',
-  'enroll.introNode': 'Run this command on the ingress node’s machine. The token works once and expires within the hour.',
-  'enroll.introAgent': 'Run this command on the machine next to your apps. The token works once and expires within the hour.',
+  'enroll.introNode': 'Run this command on the ingress node’s machine. Its token works once, until the expiry shown under Enrollment tokens.',
+  'enroll.introAgent': 'Run this command on the machine next to your apps. Its token works once, until the expiry shown under Enrollment tokens.',
   'enroll.command': 'Enrollment command',
   'enroll.create': 'Create enrollment command',
   'enroll.tokens': 'Enrollment tokens',
