@@ -139,17 +139,25 @@ def test_administration_pages(
     nav(page, "Dashboard")
     expect(page.locator(".cards")).to_contain_text("tokyo-1")
     expect(page.locator(".cards")).to_contain_text("home")
+    rename_organisation(page)
     switch_organisations(page)
     assert_clean(page, console)
 
 
+def rename_organisation(page: Page) -> None:
+    nav(page, "Members")
+    page.get_by_label("Organisation name").fill("Acme Corp")
+    page.get_by_role("button", name="Rename").click()
+    expect(page.get_by_role("banner").get_by_label("Organisation")).to_contain_text("Acme Corp")
+
+
 def switch_organisations(page: Page) -> None:
-    switcher = page.get_by_label("Organisation", exact=True)
+    switcher = page.get_by_role("banner").get_by_label("Organisation")
     switcher.select_option(label="+ New organisation")
     page.get_by_label("Organisation name").fill("Beta")
     page.get_by_role("button", name="Create organisation").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Beta: dashboard")
     nav(page, "Services")
     expect(page.get_by_text("No services yet")).to_be_visible()
-    switcher.select_option(label="Acme")  # same section, other organisation
+    switcher.select_option(label="Acme Corp")  # same section, other organisation
     expect(page.get_by_role("link", name="blog", exact=True)).to_be_visible()

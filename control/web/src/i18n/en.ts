@@ -156,6 +156,8 @@ export const en = {
   'home.noOrgTitle': 'No organisation yet',
   'home.noOrgBody': 'You are not a member of any organisation. Start one, or ask for an invitation.',
   'org.new': 'New organisation',
+  'org.settings': 'Organisation settings',
+  'org.rename': 'Rename',
   'org.create': 'Create organisation',
 
   'dashboard.title': '{org}: dashboard',

@@ -158,6 +158,8 @@ export const ja: Messages = {
   'home.noOrgTitle': 'まだ組織がありません',
   'home.noOrgBody': 'どの組織のメンバーでもありません。組織を作るか、招待を依頼してください。',
   'org.new': '新しい組織',
+  'org.settings': '組織の設定',
+  'org.rename': '名前を変更',
   'org.create': '組織を作成',
 
   'dashboard.title': '{org}: ダッシュボード',

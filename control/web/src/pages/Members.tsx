@@ -160,6 +160,32 @@ function Invitations() {
   )
 }
 
+/** Renaming the organisation (owners: org.update). */
+function OrgName() {
+  const { api, t, refreshMe, notify } = useApp()
+  const org = useOrg()
+  const [name, setName] = useState(org.name)
+  const action = useAction()
+  const submit = () =>
+    action.run(async () => {
+      const saved = await unwrap(api.PATCH('/api/v1/orgs/{org_id}', { params: { path: { org_id: org.id } }, body: { name } }))
+      await refreshMe()
+      notify(t('notice.saved', { name: saved.name }))
+    })
+  return (
+    <section class="panel">
+      <h2>{t('org.settings')}</h2>
+      <ProblemAlert error={action.error} />
+      <Form onSubmit={submit} label={t('org.settings')}>
+        <TextField id="org-rename" label={t('field.orgName')} required value={name} onValue={setName} error={fieldErrors(action.error).name} />
+        <button type="submit" disabled={action.busy}>
+          {t('org.rename')}
+        </button>
+      </Form>
+    </section>
+  )
+}
+
 export function Members() {
   const { t } = useApp()
   const org = useOrg()
@@ -169,6 +195,7 @@ export function Members() {
       <p class="hint">{t('members.roles', { roles: ROLES.map((r) => t(`role.${r}`)).join(' < ') })}</p>
       <MemberTable />
       {can(org.role, 'invitations.manage') && <Invitations />}
+      {can(org.role, 'org.update') && <OrgName />}
     </section>
   )
 }
