@@ -1,7 +1,6 @@
 """`kokoa control ca …`: show the CA, rotate it (stage, promote, retire), re-encrypt its key.
 
-Meant to be mounted on `kokoa control` (`app.add_typer(ca_cli.app, name="ca")` in
-control/cli.py); until then, `python -m control.ca_cli …`. Every verb reads the same settings
+Mounted on `kokoa control` by control/cli.py. Every verb reads the same settings
 as `kokoa control serve` (`--config`, `KOKOA_…`), since the CA key is encrypted with them.
 """
 

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(default=8443, ge=0, le=65535)
     forwarded_allow_ips: str | None = None
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate chain: serve HTTPS directly (else put a proxy in front)",
+    )
+    tls_key_file: Path | None = Field(default=None, description="PEM key of tls_cert_file")
     open_signup: bool = False
     session_idle_timeout: timedelta = timedelta(minutes=30)
     session_absolute_timeout: timedelta = timedelta(hours=12)
@@ -118,6 +123,8 @@ class Settings(BaseSettings):
     def _check_secrets(self) -> Self:
         if self.session_idle_timeout > self.session_absolute_timeout:
             raise ValueError("session_idle_timeout is longer than session_absolute_timeout")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
         if self.mode != "production":
             return self
         key = self.secret_key.get_secret_value() if self.secret_key else ""

@@ -172,3 +172,22 @@ async def _require_user(db: AsyncSession, principal: Principal) -> User:
     if user is None:
         raise UserRequired()
     return user
+
+
+async def create_admin(
+    db: AsyncSession, rt: Runtime, email: str, password: str, name: str, org_name: str
+) -> tuple[User, Organisation]:
+    """An owner account and organisation, made from the command line (the system acts)."""
+    email = normalise_email(email)
+    check_password(rt, password, email)
+    password_hash = await rt.hasher.hash(password)
+    actor = Actor.system()
+    async with db.begin():
+        if (await db.execute(select(User.id).where(User.email == email))).first():
+            raise Conflict(f"an account for {email} already exists")
+        user = User(email=email, name=name, password_hash=password_hash, created_at=rt.now())
+        db.add(user)
+        await db.flush()
+        audit.record(db, actor, "user.create", target=audit.Target("user", user.id, email))
+        org = await create_owned_org(db, rt, user, org_name, actor)
+    return user, org
