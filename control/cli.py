@@ -129,11 +129,13 @@ def create_admin(
     settings = load_settings(config)
     password = _read_password(password_stdin)
     asyncio.run(_migrate(settings))
-    org_id = asyncio.run(_create_admin(settings, email, password, name, org))
-    typer.echo(f"created {email}, owner of organisation {org_id}")
+    account, org_id = asyncio.run(_create_admin(settings, email, password, name, org))
+    typer.echo(f"created {account}, owner of organisation {org_id}")
 
 
-async def _create_admin(settings: Settings, email: str, password: str, name: str, org: str) -> str:
+async def _create_admin(
+    settings: Settings, email: str, password: str, name: str, org: str
+) -> tuple[str, str]:
     from control.runtime import build_runtime
     from control.services import accounts
     from control.services.errors import DomainError
@@ -141,8 +143,10 @@ async def _create_admin(settings: Settings, email: str, password: str, name: str
     runtime = build_runtime(settings)
     try:
         async with runtime.sessionmaker() as db:
-            _, organisation = await accounts.create_admin(db, runtime, email, password, name, org)
-        return str(organisation.id)
+            user, organisation = await accounts.create_admin(
+                db, runtime, email, password, name, org
+            )
+        return user.email, str(organisation.id)
     except DomainError as exc:
         raise _fail(exc.detail) from None
     finally:
