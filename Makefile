@@ -1,6 +1,8 @@
-# Developer entry points. `make check` is what CI runs (through .ci/run → scripts/test).
-.PHONY: check lint types test fmt
-check: lint types test
+# Developer entry points. `make check` is exactly what CI runs (.ci/run → ./dev test): lint,
+# types, the web app's Vitest and freshness check, then pytest. The other targets are pieces.
+.PHONY: check lint types test web fmt
+check:
+	./dev test
 fmt:
 	uv run ruff format .
 	uv run ruff check --fix .
@@ -11,3 +13,5 @@ types:
 	uv run mypy
 test:
 	uv run pytest
+web:
+	./dev web
