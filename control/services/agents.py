@@ -34,6 +34,7 @@ KIND = ops.Kind(
     toggle=Permission.AGENTS_TOGGLE,
     summary=_summary,
     label_column="labels",
+    holder="agent",
 )
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common import pki
@@ -65,6 +65,29 @@ async def load_holder(
     if agent is None:
         return None
     return Holder(kind, agent.id, agent.org_id, agent.name, agent.enabled)
+
+
+async def revoke_subject(
+    db: AsyncSession, kind: Kind, org_id: uuid.UUID, subject_id: uuid.UUID, now: datetime
+) -> int:
+    """Mark every unrevoked certificate issued to the node or agent revoked; how many were.
+
+    Called in the transaction that disables or deletes it, so the revocation commits with
+    the change: renewals are refused from then on, and ingress snapshots list the serials.
+    Re-enabling never clears `revoked_at`: the subject enrolls again with a new token.
+    """
+    result = await db.execute(
+        update(IssuedCertificate)
+        .where(
+            IssuedCertificate.org_id == org_id,
+            IssuedCertificate.kind == kind,
+            IssuedCertificate.subject_id == subject_id,
+            IssuedCertificate.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def parse_csr(pem: str) -> x509.CertificateSigningRequest:

@@ -35,6 +35,7 @@ KIND = ops.Kind(
     summary=_summary,
     search=("name", "public_address", "region"),
     label_column="labels",
+    holder="ingress",
 )
 
 

@@ -6,8 +6,13 @@
    key's signature over (context, nonce, serial, SHA-256 of the CSR) — common/enroll/proof.py.
    It checks, in order: the throttle; the nonce; the certificate chains to one of our CAs,
    is unexpired and holds a kokoa identity of an organisation; the signature; that we issued
-   that serial, to that subject, and did not revoke it; that the node or agent still exists
-   and is enabled. Then it issues a certificate for the new key with the same identity.
+   that serial to that subject; that the node or agent still exists and is enabled; that the
+   serial is not revoked. Then it issues a certificate for the new key with the same identity.
+
+Disabling or deleting a node or agent revokes its certificates (resource_ops), and enabling
+it again does not un-revoke them: it enrolls again with a new token. The control channel's
+handshake (control/channel/handshake.py) makes the same checks through `verify_current`,
+`issued_record`, `check_holder` and `check_unrevoked`.
 
 A replayed request within the nonce's five minutes only yields another certificate for a key
 the replayer does not hold. Refusals are audited and count against the client address.
@@ -90,7 +95,7 @@ async def renew(db: AsyncSession, rt: Runtime, data: RenewRequest, client: Clien
     try:
         check_nonce(rt, data.nonce)
         authority = await rt.ca.authority()
-        cert, identity = _current(rt, authority, data.certificate)
+        cert, identity = verify_current(rt, authority, data.certificate)
         _check_signature(cert, data, csr)
         return await _issue(db, rt, authority, cert, identity, csr, client)
     except (RenewalRefused, IdentityDisabled) as exc:
@@ -99,7 +104,11 @@ async def renew(db: AsyncSession, rt: Runtime, data: RenewRequest, client: Clien
         raise
 
 
-def _current(rt: Runtime, authority: Authority, pem: str) -> tuple[x509.Certificate, PeerIdentity]:
+def verify_current(
+    rt: Runtime, authority: Authority, pem: str
+) -> tuple[x509.Certificate, PeerIdentity]:
+    """The certificate in `pem` and its identity, if it is unexpired, chains to one of our CAs
+    and names a node or agent of an organisation; else RenewalRefused."""
     try:
         cert = x509.load_pem_x509_certificate(pem.encode())
         _check_unexpired(rt, cert)
@@ -148,8 +157,9 @@ async def _issue(
 ) -> Credentials:
     serial = certificates.serial_hex(cert)
     async with db.begin():
-        record = await _issued(db, serial)
-        holder = await _holder(db, record, identity)
+        record = await issued_record(db, serial)
+        holder = await check_holder(db, record, identity)
+        check_unrevoked(record)
         credentials, new = certificates.issue(
             db, authority, holder, csr, lifetime=rt.settings.certificate_lifetime,
             now=rt.now(), via="renew", previous_serial=serial,
@@ -166,19 +176,28 @@ async def _issue(
     return credentials
 
 
-async def _issued(db: AsyncSession, serial: str) -> IssuedCertificate:
+async def issued_record(db: AsyncSession, serial: str) -> IssuedCertificate:
+    """Our record of issuing `serial` (lowercase hex), or RenewalRefused."""
     query = select(IssuedCertificate).where(IssuedCertificate.serial == serial)
     record = (await db.execute(query)).scalar()
     if record is None:
         raise RenewalRefused("this control plane has no record of issuing that certificate")
-    if record.revoked_at is not None:
-        raise RenewalRefused("the certificate is revoked")
     return record
 
 
-async def _holder(
+def check_unrevoked(record: IssuedCertificate) -> None:
+    if record.revoked_at is not None:
+        raise RenewalRefused(
+            "the certificate is revoked (its node or agent was disabled or deleted): "
+            "enroll again with a new token"
+        )
+
+
+async def check_holder(
     db: AsyncSession, record: IssuedCertificate, identity: PeerIdentity
 ) -> certificates.Holder:
+    """The node or agent `record` was issued to, if it matches `identity`, exists and is
+    enabled; else RenewalRefused (a mismatch) or IdentityDisabled."""
     kind = _kind(record.kind)
     if (kind, str(record.subject_id), str(record.org_id)) != (
         identity.role,

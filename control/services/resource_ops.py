@@ -3,6 +3,10 @@
 Each resource module describes itself with a `Kind` (its model, names and permissions); the
 functions here do the rest the same way for all three, so lists, filters and pagination
 behave identically everywhere.
+
+Disabling or deleting a node or an agent (a Kind with `holder`) revokes every certificate
+issued to it in the same transaction (docs/enrollment.md, "Revocation"); the control channel
+learns of the commit on its own (control/channel/changes.py) and closes its channels.
 """
 
 from __future__ import annotations
@@ -10,14 +14,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.enroll.messages import Kind as HolderKind
 from control import audit
 from control.auth.roles import Permission
+from control.db.base import utcnow
 from control.db.models import EdgeAgent, IngressNode, Service
+from control.services import certificates
 from control.services.context import OrgContext
 from control.services.errors import InvalidInput
 from control.services.scoped import PageRequest, PageResult, get_scoped, like_pattern, paginate
@@ -36,6 +44,11 @@ class Kind(Generic[R]):
     summary: Callable[[R], dict[str, Any]]
     search: tuple[str, ...] = ("name",)
     label_column: str | None = None
+    holder: HolderKind | None = None  # nodes and agents hold certificates
+
+    async def revoke(self, db: AsyncSession, row: R, now: datetime) -> None:
+        if self.holder is not None:
+            await certificates.revoke_subject(db, self.holder, row.org_id, row.id, now)
 
     def target(self, row: R) -> audit.Target:
         return audit.Target(self.audit_name, row.id, row.name)
@@ -95,13 +108,15 @@ async def set_enabled(
     ctx: OrgContext,
     row_id: uuid.UUID,
     enabled: bool,
-    now: Any,
+    now: datetime,
 ) -> R:
     ctx.require(kind.toggle)
     async with db.begin():
         row = await get_scoped(db, kind.model, ctx.org_id, row_id, what=kind.what)
         if row.enabled != enabled:
             row.enabled, row.updated_at = enabled, now
+            if not enabled:
+                await kind.revoke(db, row, now)
             verb = "enable" if enabled else "disable"
             audit.record(
                 db,
@@ -120,6 +135,7 @@ async def delete_row(db: AsyncSession, kind: Kind[R], ctx: OrgContext, row_id: u
     async with db.begin():
         row = await get_scoped(db, kind.model, ctx.org_id, row_id, what=kind.what)
         before = kind.summary(row)
+        await kind.revoke(db, row, utcnow())
         await db.delete(row)
         audit.record(
             db,

@@ -154,21 +154,30 @@ def test_renewal_gives_a_new_key_the_same_identity(
 
 
 def test_renewal_is_refused_for_a_disabled_or_deleted_agent(
-    boss: Owner, anonymous: httpx.Client
+    settings: Settings, boss: Owner, anonymous: httpx.Client
 ) -> None:
     got = enroll(boss, anonymous, "agent", boss.agent())
     agent_path = f"{boss.base}/agents/{got.subject['id']}"
     check(boss.client.post(f"{agent_path}/disable"), 200)
+    revoked_at = "SELECT revoked_at FROM issued_certificates WHERE serial = :serial"
+    [[when]] = query(settings, revoked_at, serial=f"{got.cert.serial_number:x}")
+    assert when is not None
     refused = anonymous.post(RENEWALS, json=renewal_body(anonymous, got.cert, got.key))
     assert refused.status_code == 403
     assert refused.json()["type"] == "urn:kokoa:problem:identity-disabled"
     check(boss.client.post(f"{agent_path}/enable"), 200)
-    check(anonymous.post(RENEWALS, json=renewal_body(anonymous, got.cert, got.key)), 201)
+    # disabling revoked the certificate for good: enabled again, the agent enrolls anew
+    revoked = anonymous.post(RENEWALS, json=renewal_body(anonymous, got.cert, got.key))
+    assert revoked.status_code == 401
+    assert "revoked" in revoked.json()["detail"]
+    again = enroll(boss, anonymous, "agent", got.subject)
+    check(anonymous.post(RENEWALS, json=renewal_body(anonymous, again.cert, again.key)), 201)
     assert boss.client.delete(agent_path).status_code == 204
-    gone = anonymous.post(RENEWALS, json=renewal_body(anonymous, got.cert, got.key))
-    assert gone.status_code == 403
+    for old in (got, again):
+        gone = anonymous.post(RENEWALS, json=renewal_body(anonymous, old.cert, old.key))
+        assert gone.status_code == 403
     failures = boss.audit("certificate.renew_failed")
-    assert len(failures) == 2
+    assert len(failures) == 4
     assert {event["target_id"] for event in failures} == {got.subject["id"]}
 
 
