@@ -6,7 +6,8 @@
     output.py    tables and JSON
     session.py   what every command shares: the client, the organisation, the output format
     cli.py       the root: login, logout, orgs, and the sub-commands below
-    resources.py services, ingress nodes and edge agents
+    resources.py what services, nodes and agents share (show, enable, disable, delete, enroll)
+    services.py, nodes.py, agents.py   their list, create and update
     people.py    API tokens and members
 
 Only the standard library, typer, httpx and rich are imported: never FastAPI or SQLAlchemy.

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from control.admin import config, people, resources
+from control.admin import agents, config, nodes, people, services
 from control.admin.errors import AdminError, UsageError
 from control.admin.output import Format, emit_list, note
 from control.admin.session import Session, current
@@ -46,9 +46,9 @@ app = typer.Typer(
     help="Manage a Kokoa control plane through its REST API (see docs/admin-cli.md).",
     no_args_is_help=True,
 )
-app.add_typer(resources.services, name="services")
-app.add_typer(resources.nodes, name="nodes")
-app.add_typer(resources.agents, name="agents")
+app.add_typer(services.app, name="services")
+app.add_typer(nodes.app, name="nodes")
+app.add_typer(agents.app, name="agents")
 app.add_typer(people.tokens, name="tokens")
 app.add_typer(people.members, name="members")
 orgs = typer.Typer(help="The organisations your token can see.", no_args_is_help=True)

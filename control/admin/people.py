@@ -12,7 +12,7 @@ import typer
 
 from control.admin.errors import UsageError
 from control.admin.output import emit_list, emit_one, note
-from control.admin.session import Session, current, is_uuid
+from control.admin.session import Session, canonical, current, is_uuid, require_id
 from control.auth.roles import Role
 
 TOKEN_COLUMNS = ("id", "name", "prefix", "role", "expires_at", "last_used_at", "revoked_at")
@@ -79,7 +79,7 @@ def revoke_token(
     """Revoke a token: it stops working at once."""
     session = current(ctx)
     path = _tokens_path(session, personal)
-    token_id = ref if is_uuid(ref) else _live_token_named(session, path, ref)
+    token_id = canonical(ref) if is_uuid(ref) else _live_token_named(session, path, ref)
     session.client().delete(f"{path}/{token_id}")
     note(f"revoked token {ref}")
 
@@ -163,5 +163,6 @@ def revoke_invitation(
 ) -> None:
     """Make an invitation link unusable."""
     session = current(ctx)
-    session.client().delete(session.org_path("invitations", invitation_id))
+    path = session.org_path("invitations", require_id(invitation_id, "an invitation"))
+    session.client().delete(path)
     note(f"revoked invitation {invitation_id}")

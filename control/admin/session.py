@@ -52,7 +52,7 @@ class Session:
 
     def _choose_org(self) -> str:
         if self.org_ref and is_uuid(self.org_ref):
-            return self.org_ref
+            return canonical(self.org_ref)
         orgs: list[dict[str, Any]] = self.client().get("/orgs")
         if self.org_ref:
             found = _pick(orgs, self.org_ref, ("name",))
@@ -63,8 +63,8 @@ class Session:
             return str(orgs[0]["id"])
         if not orgs:
             raise UsageError("this token belongs to no organisation")
-        raise UsageError("the token sees several organisations; choose with --org or KOKOA_ORG:"
-                         + _list(orgs))  # fmt: skip
+        several = "the token sees several organisations; choose with --org or KOKOA_ORG:"
+        raise UsageError(several + _list(orgs))
 
     def org_path(self, *parts: str) -> str:
         return "/".join(("/orgs", self.org_id(), *parts))
@@ -74,7 +74,7 @@ class Session:
     ) -> str:
         """The id of the `what` in `collection` whose id or one of `names` is `ref`."""
         if is_uuid(ref):
-            return ref
+            return canonical(ref)
         query = {"q": ref} if len(ref) <= MAX_SEARCH else {}
         items = self.client().list_all(self.org_path(collection), query)
         found = _pick(items, ref, names)
@@ -96,6 +96,17 @@ def is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def canonical(value: str) -> str:
+    """An id in the API's form (any spelling uuid.UUID accepts): safe inside a URL path."""
+    return str(uuid.UUID(value))
+
+
+def require_id(value: str, what: str) -> str:
+    if not is_uuid(value):
+        raise UsageError(f"{value!r} is not {what} id")
+    return canonical(value)
 
 
 def _pick(items: list[dict[str, Any]], ref: str, names: Sequence[str]) -> list[dict[str, Any]]:

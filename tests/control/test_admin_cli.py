@@ -335,6 +335,8 @@ def test_usage_errors_exit_2(owner: Owner) -> None:
     assert "expected key=value" in fails(admin(env, "agents", "create", "--name", "a",
                                               "--label", "novalue"), 2)  # fmt: skip
     assert admin(env, "services", "frobnicate").exit_code == 2
+    bad_id = fails(admin(env, "members", "revoke-invitation", "../tokens"), 2)
+    assert "is not an invitation id" in bad_id
     assert "plain http" in fails(admin(CLEAN, "login", "--url", "http://example.com"), 2)
 
 
