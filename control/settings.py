@@ -91,6 +91,9 @@ class Settings(BaseSettings):
         default=timedelta(hours=1), ge=timedelta(minutes=1), le=timedelta(days=1)
     )
     enroll_limit_ip: str = "20/minute;200/hour"
+    channel_heartbeat_interval: float = Field(
+        default=5.0, ge=0.1, le=300, description="seconds between the status messages of a channel"
+    )
 
     @classmethod
     def settings_customise_sources(
