@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from control import spa
+from control import channel, spa
 from control.api import problems
 from control.api.headers import SecurityHeaders
 from control.api.routes import (
@@ -56,7 +56,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             await runtime.ca.authority()  # created on first start; a wrong passphrase fails here
-            yield
+            async with hub.running():  # config change notifications for the control channel
+                yield
         finally:
             await runtime.engine.dispose()
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app.state.runtime = runtime
     for module in ROUTERS:
         app.include_router(module.router, prefix=API_PREFIX)
+    hub = channel.install(app, runtime, prefix=API_PREFIX)  # WebSocket, not in the OpenAPI
     problems.install(app)
     app.add_middleware(SecurityHeaders, hsts=settings.mode == "production")
     spa.install(app, hsts=settings.mode == "production")  # the web app at /, after the API
