@@ -37,6 +37,7 @@ from control.channel.snapshots import INSERTS_MATTER, SNAPSHOT_COLUMNS
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "kokoa_config"
+LISTEN_APPLICATION = "kokoa-control-listen"  # pg_stat_activity.application_name
 RECHECK = 30.0  # seconds between rebuilds of a channel's snapshot without any notification
 LISTEN_PROBE = 15.0  # seconds between checks that the LISTEN connection is alive
 _CHANGED = "kokoa_config_changed"  # Session.info key: this transaction changed the config
@@ -76,7 +77,8 @@ class ChangeHub:
         notify = f"NOTIFY {NOTIFY_CHANNEL}, '{self.replica}'" if self._dsn else None
         sessionmaker.configure(sync_session_class=_session_class(self, notify))
         self._tasks = TaskSet()
-        self.listening = asyncio.Event()  # set while the LISTEN connection is up (PostgreSQL)
+        self.listening = False  # whether the LISTEN connection is up (PostgreSQL)
+        self.listens = 0  # LISTEN connections made so far
 
     @contextlib.contextmanager
     def watch(self) -> Iterator[Waiter]:
@@ -111,17 +113,19 @@ class ChangeHub:
                 delay = 0.5
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 log.warning("config notifications: LISTEN connection failed: %s", exc)
-            self.listening.clear()
+            self.listening = False
             await asyncio.sleep(random.uniform(0, delay))  # full jitter
             delay = min(delay * 2, RECHECK)
 
     async def _listen_once(self, dsn: str) -> None:
-        connection = await asyncpg.connect(dsn, timeout=10)
+        connection = await asyncpg.connect(
+            dsn, timeout=10, server_settings={"application_name": LISTEN_APPLICATION}
+        )
         try:
             lost = asyncio.Event()
             connection.add_termination_listener(lambda _connection: lost.set())
             await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
-            self.listening.set()
+            self.listening, self.listens = True, self.listens + 1
             self.changed()  # whatever was missed while not listening
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
