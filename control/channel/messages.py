@@ -82,7 +82,7 @@ def decode(frame: Mapping[str, Any]) -> dict[str, Any]:
     text = frame.get("text")
     if text is None:
         raise ChannelClosing(PROTOCOL_ERROR, "binary frames are not part of this protocol")
-    if len(text) > MAX_MESSAGE:  # characters; uvicorn already bounds the bytes
+    if len(text) > MAX_MESSAGE // 4 and len(text.encode()) > MAX_MESSAGE:
         raise ChannelClosing(TOO_BIG, f"a message is at most {MAX_MESSAGE} bytes")
     try:
         data = json.loads(text)
