@@ -94,6 +94,44 @@ class Settings(BaseSettings):
     channel_heartbeat_interval: float = Field(
         default=5.0, ge=0.1, le=300, description="seconds between the status messages of a channel"
     )
+    # Status and health (docs/control-plane.md, "Status and health").
+    status_retention: timedelta = Field(
+        default=timedelta(days=7),
+        ge=timedelta(hours=1),
+        le=timedelta(days=400),
+        description="how long the traffic time series are kept",
+    )
+    status_bucket_seconds: int = Field(
+        default=10, ge=1, le=3600, description="width of one traffic time-series bucket (s)"
+    )
+    status_sweep_interval: float = Field(
+        default=5.0,
+        ge=0.05,
+        le=300,
+        description="seconds between sweeps (stale → offline, pruning)",
+    )
+    status_events_per_hour: int = Field(
+        default=30,
+        ge=1,
+        le=10_000,
+        description="status-change events logged per node/agent per hour",
+    )
+    health_check_interval: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="seconds between readiness checks of a node; 0: none",
+    )
+    health_check_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="seconds one readiness check may take"
+    )
+    health_check_failures: int = Field(
+        default=2, ge=1, le=100, description="consecutive failed checks before a node is failing"
+    )
+    health_check_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle trusted for https health URLs (besides the system's)",
+    )
 
     @classmethod
     def settings_customise_sources(
