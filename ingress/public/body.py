@@ -63,6 +63,11 @@ class RequestBody:
     def buffered(self) -> int:
         return self._size
 
+    @property
+    def starved(self) -> bool:
+        """`take` is waiting for bytes the client has not sent yet."""
+        return self._waiter is not None
+
     def push(self, data: bytes) -> None:
         """Body bytes from the client (called by the parser)."""
         if self._discarding:

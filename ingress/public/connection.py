@@ -15,7 +15,9 @@ the responses to the requests before it.
 
 Timeouts are deadlines checked by the server's sweeper (`expire`), not timers per request:
 a head must be complete `header_timeout` after its first byte (or after the connection was
-accepted), and an idle kept-alive connection closes after `keepalive_timeout`.
+accepted), an idle kept-alive connection closes after `keepalive_timeout`, and the request
+in flight gets its response head within `response_head_timeout` of the end of its request
+(or of the last body bytes the agent took; see `exchange.py`).
 """
 
 from __future__ import annotations
@@ -275,7 +277,8 @@ class HttpConnection(asyncio.Protocol):
 
     def await_response(self, timeout: float) -> None:
         """The exchange waits for the agent's response head: cancel it after `timeout`
-        seconds (setting its `timed_out`), unless `response_started` comes first."""
+        seconds (setting its `timed_out`), unless `response_started` comes first. Called
+        again (the upload moved), the deadline starts again from now."""
         self._deadline = self._now() + timeout
 
     def response_started(self) -> None:

@@ -7,8 +7,14 @@
 2. lease a stream to an agent of the service (502 when none is connected, 503 when all are
    busy) and write the REQUEST head; a body that arrived with the head goes in the same write;
 3. stream the rest of the body (`relay.upload`, its own task) while waiting for the RESPONSE
-   head (504 after `response_head_timeout`); a stream refused with BUSY or DRAINING before
-   it carried a body is tried again on another lease;
+   head; a stream refused with BUSY or DRAINING before it carried a body is tried again on
+   another lease. The wait is bounded by `response_head_timeout` (a deadline the
+   connection's sweeper enforces), counted from the end of the request: from the last
+   write of the body (the FIN), or from the head when there is no body to stream. While the
+   body is still being streamed, each write the agent takes starts the deadline again, so
+   only an upload that stops moving for that long ends it: 408 when the client stopped
+   sending, else 504 (the agent stopped taking the body, or never answered). An answer
+   that comes before the body ends is served as it comes;
 4. frame the response for the client and pump it (`relay`), each side awaiting the other's
    flow control; a 101 turns both directions into a raw pipe.
 
@@ -53,6 +59,7 @@ log = logging.getLogger("kokoa.ingress.public")
 access_log = logging.getLogger("kokoa.ingress.access")
 
 _ATTEMPTS = 3  # leases per request when agents refuse a stream with BUSY or DRAINING
+_BODY_TIMEOUT = Problem(408, "body_timeout", "the request body stopped arriving")
 _RETRY = frozenset((ErrorCode.BUSY, ErrorCode.DRAINING))
 # How far the response got (`Exchange.responded`).
 NOTHING, PARTIAL, COMPLETE = 0, 1, 2
@@ -62,6 +69,7 @@ class Exchange:
     """One request and its response; see the module docstring."""
 
     __slots__ = (
+        "_awaiting",
         "_upload_task",
         "agent",
         "body",
@@ -94,6 +102,7 @@ class Exchange:
         self.responded = NOTHING
         self.running = False  # run() has started
         self.timed_out = False  # the connection cancelled us: no response head in time
+        self._awaiting = False  # waiting for the response head (the deadline is ours)
         self._upload_task: asyncio.Task[None] | None = None
 
     @property
@@ -225,7 +234,10 @@ class Exchange:
             self.error = f"stream reset by the agent: {_code_name(exc.code)}"
             if retry and exc.code in _RETRY and self.responded == NOTHING:
                 return True
-            self._fail(pages.for_reset(exc.code, service))
+            if exc.code == ErrorCode.ORIGIN_TIMEOUT and self._client_stalled():
+                self._fail(_BODY_TIMEOUT)  # the agent waited for body bytes that never came
+            else:
+                self._fail(pages.for_reset(exc.code, service))
         elif isinstance(exc, ProtocolError):  # the agent sent something malformed
             relay.reset(stream, exc.code)
             metrics.reset(exc.code)
@@ -234,14 +246,23 @@ class Exchange:
         elif isinstance(exc, TimeoutError):
             relay.reset(stream, ErrorCode.CANCELLED)
             metrics.reset(ErrorCode.CANCELLED)
-            self.error = "no response head in time"
-            self._fail(Problem(504, "agent_timeout", f"no answer from {service} in time"))
+            if self._client_stalled():
+                self.error = "the request body stopped arriving"
+                self._fail(_BODY_TIMEOUT)
+            else:
+                self.error = "no response head in time"
+                self._fail(Problem(504, "agent_timeout", f"no answer from {service} in time"))
         else:  # the connection to the agent is gone
             self.error = f"tunnel connection lost: {exc}"
             self._fail(
                 Problem(502, "agent_lost", f"the connection to the agent of {service} was lost")
             )
         return False
+
+    def _client_stalled(self) -> bool:
+        """The body is still being uploaded, and the upload waits for the client."""
+        task, body = self._upload_task, self.body
+        return task is not None and not task.done() and body is not None and body.starved
 
     def _stop_upload(self, stream: TunnelStream) -> None:
         """The exchange is over: a body still being uploaded is not wanted any more."""
@@ -265,10 +286,13 @@ class Exchange:
             await stream.write(payload)
             self._start_upload(stream, body)
         conn, limits = self.conn, self.conn.limits
-        conn.await_response(limits.response_head_timeout)  # a deadline, not a timer: cheaper
+        # A deadline, not a timer (cheaper); an upload in progress keeps moving it.
+        conn.await_response(limits.response_head_timeout)
+        self._awaiting = True
         try:
             head, leftover = await read_head(stream, HeadReader.response(limits.max_head_size))
         finally:
+            self._awaiting = False
             conn.response_started()
         assert isinstance(head, ResponseHead)  # a response reader yields response heads
         if upgrade:
@@ -283,8 +307,16 @@ class Exchange:
 
     def _start_upload(self, stream: TunnelStream, body: RequestBody) -> None:
         expect_continue = self.request.expect_continue
-        upload = relay.upload(self.conn, stream, body, expect_continue=expect_continue)
+        upload = relay.upload(
+            self.conn, stream, body, expect_continue=expect_continue, progress=self._uploaded
+        )
         self._upload_task = self.conn.listener.server.spawn(upload, f"upload {self.request_id}")
+
+    def _uploaded(self) -> None:
+        """The agent took more of the body (or its end): the response-head deadline starts
+        again from now."""
+        if self._awaiting:
+            self.conn.await_response(self.conn.limits.response_head_timeout)
 
     # ---- toward the client --------------------------------------------------------------
 

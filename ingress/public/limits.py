@@ -18,8 +18,11 @@ class HttpLimits:
         keepalive_timeout: seconds an idle kept-alive connection waits for its next request.
         max_head_size: largest REQUEST head frame we send through the tunnel, and largest
             RESPONSE head frame we accept from it.
-        response_head_timeout: seconds from sending a request to the agent to its response
-            head; after that, 504.
+        response_head_timeout: seconds from the end of the request (the last body bytes
+            written to the agent, or the head when there is no body to stream) to the
+            response head; after that, 504. While the body is being streamed, the same
+            seconds without the agent taking any of it end the request: 408 when the client
+            stopped sending, else 504.
     """
 
     max_header_bytes: int = 65536

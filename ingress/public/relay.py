@@ -8,6 +8,7 @@ the access log and metrics, also when a pump fails half-way).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from common.transport import TransportError, TunnelStream
@@ -99,10 +100,16 @@ async def expect_fin(stream: TunnelStream, data: bytes) -> None:
 
 
 async def upload(
-    conn: ClientSide, stream: TunnelStream, body: RequestBody, *, expect_continue: bool
+    conn: ClientSide,
+    stream: TunnelStream,
+    body: RequestBody,
+    *,
+    expect_continue: bool,
+    progress: Callable[[], None],
 ) -> None:
     """Client → tunnel: the body (after a 101, raw bytes) until its end, then FIN.
 
+    `progress` is called each time the stream has taken a write (and after the FIN).
     Never raises but cancellation: a client that went away resets the stream (and the
     connection cancels the exchange); an agent that stopped reading ends the upload.
     """
@@ -111,7 +118,9 @@ async def upload(
             conn.write(CONTINUE)
         while data := await body.take():
             await stream.write(data)
+            progress()
         await stream.write_eof()
+        progress()
     except ClientGone:
         reset(stream, ErrorCode.CANCELLED)
     except TransportError:
