@@ -45,13 +45,25 @@ _NOTIFIED = "kokoa_config_notified"
 
 
 class Waiter:
-    """One channel's wake-up: set by the hub, cleared by the channel before it rebuilds."""
+    """One channel's wake-up: set by the hub, cleared by the channel before it rebuilds.
+
+    Made in the channel's event loop; `set` may come from another thread (a commit made
+    through the same app from elsewhere) and then goes through that loop.
+    """
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
 
     def set(self) -> None:
-        self._event.set()
+        try:
+            same = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            same = False
+        if same:
+            self._event.set()
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._event.set)
 
     async def wait(self, within: float) -> bool:
         """Wait for a change, or `within` seconds at most; True if woken by a change."""
@@ -92,7 +104,7 @@ class ChangeHub:
 
     def changed(self) -> None:
         self.changes += 1
-        for waiter in self._waiters:
+        for waiter in list(self._waiters):
             waiter.set()
 
     @contextlib.asynccontextmanager

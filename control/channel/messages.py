@@ -24,6 +24,7 @@ REFUSED = 4401  # the handshake failed: nonce, certificate, signature, throttled
 FORBIDDEN = 4403  # revoked certificate, or disabled/deleted node or agent
 TIMEOUT = 4408  # no hello in time, or no status for 3 heartbeat intervals
 TOO_BIG = 1009  # RFC 6455: message too big
+INTERNAL_ERROR = 1011  # RFC 6455: the server failed (the database is unreachable, say)
 MAX_REASON = 123  # bytes: a close frame's payload is at most 125 bytes with the code
 
 ErrorCode = Literal["refused", "revoked", "disabled"]

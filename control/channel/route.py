@@ -13,10 +13,12 @@ import logging
 from dataclasses import dataclass
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from sqlalchemy.exc import SQLAlchemyError
 
 from control.channel.changes import ChangeHub
 from control.channel.handshake import Peer, authenticate
 from control.channel.messages import (
+    INTERNAL_ERROR,
     PROTOCOL_ERROR,
     SUBPROTOCOL,
     TIMEOUT,
@@ -70,6 +72,9 @@ async def channel(websocket: WebSocket) -> None:
         await _close(websocket, closing, peer)
     except* WebSocketDisconnect:
         pass
+    except* SQLAlchemyError:
+        log.exception("control channel: database error")
+        await _close(websocket, ChannelClosing(INTERNAL_ERROR, "database unavailable"), peer)
     finally:
         if peer is not None:
             await channels.reports.closed(peer)

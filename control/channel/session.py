@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 from typing import Any
 
 from sqlalchemy import select
@@ -110,7 +111,8 @@ class Channel:
 
     async def _push(self, waiter: Waiter) -> None:
         while True:
-            await waiter.wait(RECHECK)
+            # jittered: channels opened together (after a restart) re-check apart
+            await waiter.wait(RECHECK * random.uniform(0.8, 1.2))
             config = await self.config()
             if snapshots.version(config) != self.sent:
                 await self._send_snapshot(config)
