@@ -28,7 +28,6 @@ from tests.control.test_channel import (
     channel_url,
     closed_with,
     enroll,
-    hello,
     receive,
     service,
     status_message,
@@ -214,12 +213,3 @@ async def test_a_channel_without_status_is_closed_after_3_heartbeats(
         silent = time.perf_counter() - start - 1.6
         assert code == 4408 and "no status" in reason
         assert 0.4 < silent < 3.0
-
-
-async def test_a_hello_with_a_valid_proof_is_enough(server: str, boss: Owner) -> None:
-    """The baseline of the refusals: the same hello function, the right key, is welcomed."""
-    got = enroll(boss, "agent", boss.agent())
-    async with connect(channel_url(server), subprotocols=[SUBPROTOCOL]) as ws:
-        challenge = await receive(ws)
-        await ws.send(json.dumps(hello(got, challenge["nonce"])))
-        assert (await receive(ws))["type"] == "welcome"
