@@ -10,15 +10,19 @@ import json
 import logging
 import statistics
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 from websockets.asyncio.client import connect
 
 from control.channel import ChangeHub
+from control.db.models import EdgeAgent
+from control.main import runtime_of
 from tests.control.enroll_support import Owner, owner
 from tests.control.helpers import check
 from tests.control.server import serve
@@ -213,3 +217,24 @@ async def test_a_channel_without_status_is_closed_after_3_heartbeats(
         silent = time.perf_counter() - start - 1.6
         assert code == 4408 and "no status" in reason
         assert 0.4 < silent < 3.0
+
+
+async def test_bulk_status_writes_wake_nobody_bulk_config_writes_do(
+    app: FastAPI, server: str, boss: Owner
+) -> None:
+    rt = runtime_of(app)
+    hub = hub_of(app)
+    agent = uuid.UUID(boss.agent()["id"])
+    before = hub.changes
+    async with rt.sessionmaker() as db, db.begin():
+        seen = {"status": "online", "last_seen_at": rt.now(), "version": "kokoa 2"}
+        await db.execute(update(EdgeAgent).where(EdgeAgent.id == agent).values(**seen))
+    assert hub.changes == before
+    async with rt.sessionmaker() as db, db.begin():
+        await db.execute(update(EdgeAgent).where(EdgeAgent.id == agent).values(enabled=False))
+    assert hub.changes == before + 1
+    async with rt.sessionmaker() as db:
+        async with db.begin():
+            await db.execute(update(EdgeAgent).values(ingress_mode="labels"))
+            await db.rollback()
+    assert hub.changes == before + 1  # rolled back: no change
