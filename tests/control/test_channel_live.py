@@ -24,7 +24,7 @@ from control.channel import ChangeHub
 from control.db.models import EdgeAgent
 from control.main import runtime_of
 from tests.control.enroll_support import Owner, owner
-from tests.control.helpers import check
+from tests.control.helpers import Clock, check
 from tests.control.server import serve
 from tests.control.test_channel import (
     SUBPROTOCOL,
@@ -238,3 +238,15 @@ async def test_bulk_status_writes_wake_nobody_bulk_config_writes_do(
             await db.execute(update(EdgeAgent).values(ingress_mode="labels"))
             await db.rollback()
     assert hub.changes == before + 1  # rolled back: no change
+
+
+async def test_a_channel_closes_with_4401_when_its_certificate_expires(
+    server: str, boss: Owner, clock: Clock
+) -> None:
+    got = enroll(boss, "agent", boss.agent())
+    async with channel(server, got) as opened:
+        clock.advance(days=7, minutes=6)
+        service(boss, got)  # any change makes the channel look again
+        error = await receive(opened.ws)
+        assert (error["code"], "expired" in error["detail"]) == ("refused", True)
+        assert (await closed_with(opened.ws))[0] == 4401
