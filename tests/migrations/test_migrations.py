@@ -37,6 +37,10 @@ TABLES = {
     "enrollment_tokens",
     "issued_certificates",
     "certificate_authorities",
+    "node_status",
+    "agent_status",
+    "agent_connections",
+    "traffic_buckets",
 }
 
 

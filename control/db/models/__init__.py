@@ -12,8 +12,16 @@ from control.db.models.accounts import (
 from control.db.models.audit import AuditEvent
 from control.db.models.enrollment import CertificateAuthority, EnrollmentToken, IssuedCertificate
 from control.db.models.resources import EdgeAgent, IngressNode, Service, ServiceAgent
+from control.db.models.status import (
+    AgentConnection,
+    AgentStatus,
+    NodeStatus,
+    TrafficBucket,
+)
 
 __all__ = [
+    "AgentConnection",
+    "AgentStatus",
     "ApiToken",
     "AuditEvent",
     "Base",
@@ -24,9 +32,11 @@ __all__ = [
     "Invitation",
     "IssuedCertificate",
     "Membership",
+    "NodeStatus",
     "Organisation",
     "Service",
     "ServiceAgent",
+    "TrafficBucket",
     "User",
     "UserSession",
 ]
