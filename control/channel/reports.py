@@ -8,8 +8,8 @@ channel timed out is not reported offline in between).
 
 from __future__ import annotations
 
-import importlib
 import logging
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -19,6 +19,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from control.channel.handshake import Peer
 from control.channel.messages import PROTOCOL_ERROR, ChannelClosing
 from control.runtime import Runtime
+from control.schemas.status import StatusReport
+
+# A module, not its names: control.services.status imports control.channel.snapshots, so
+# whichever of the two is imported first finds the other one half-initialised.
+from control.services import status
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +33,7 @@ class StatusReports:
 
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
-        self._open: Counter[tuple[str, Any]] = Counter()
+        self._open: Counter[tuple[str, uuid.UUID]] = Counter()
 
     def opened(self, peer: Peer) -> None:
         self._open[(peer.kind, peer.id)] += 1
@@ -39,11 +44,8 @@ class StatusReports:
         Raises:
             ChannelClosing: the message does not parse as a status report.
         """
-        status, schema = _status_modules()
-        if status is None:
-            return
         try:
-            report = schema.StatusReport.model_validate(data)
+            report = StatusReport.model_validate(data)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
@@ -51,7 +53,7 @@ class StatusReports:
             raise ChannelClosing(PROTOCOL_ERROR, detail) from None
         try:
             async with self._rt.sessionmaker() as db:
-                await status.record_report(db, self._rt, _subject(status, peer), report)
+                await status.record_report(db, self._rt, _subject(peer), report)
         except SQLAlchemyError:
             log.exception("could not record the status of %s %s", peer.kind, peer.id)
 
@@ -61,26 +63,12 @@ class StatusReports:
         if self._open[key] > 0:
             return
         del self._open[key]
-        status, _ = _status_modules()
-        if status is None:
-            return
         try:
             async with self._rt.sessionmaker() as db:
-                await status.channel_closed(db, self._rt, _subject(status, peer))
+                await status.channel_closed(db, self._rt, _subject(peer))
         except SQLAlchemyError:
             log.exception("could not record the end of the channel of %s %s", peer.kind, peer.id)
 
 
-def _subject(status: Any, peer: Peer) -> Any:
+def _subject(peer: Peer) -> status.ChannelSubject:
     return status.ChannelSubject(kind=peer.kind, id=peer.id, org_id=peer.org_id, name=peer.name)
-
-
-def _status_modules() -> tuple[Any, Any]:
-    # A seam until control.services.status lands (written at the same time as this module).
-    try:
-        return (
-            importlib.import_module("control.services.status"),
-            importlib.import_module("control.schemas.status"),
-        )
-    except ModuleNotFoundError:
-        return None, None

@@ -11,7 +11,7 @@ import logging
 import statistics
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +250,32 @@ async def test_a_channel_closes_with_4401_when_its_certificate_expires(
         error = await receive(opened.ws)
         assert (error["code"], "expired" in error["detail"]) == ("refused", True)
         assert (await closed_with(opened.ws))[0] == 4401
+
+
+async def test_status_messages_are_recorded_and_the_end_of_the_channel_too(
+    server: str, boss: Owner
+) -> None:
+    got = enroll(boss, "agent", boss.agent())
+    path = f"{boss.base}/agents/{got.id}"
+    async with channel(server, got) as opened:
+        await opened.status()
+        online = await _until(boss, path, lambda agent: agent["status"] == "online")
+        assert online["version"] == "kokoa test" and online["last_seen_at"] is not None
+        degraded = status_message(opened.snapshot["version"]) | {"problems": ["disk full"]}
+        await opened.ws.send(json.dumps(degraded))
+        seen = await _until(boss, path, lambda agent: agent["status"] == "degraded")
+        assert "disk full" in seen["status_detail"]
+        await opened.ws.send(json.dumps(status_message(None) | {"sent_at": "yesterday"}))
+        code, reason = await closed_with(opened.ws)
+        assert code == 4400 and "bad status message: sent_at" in reason
+    await _until(boss, path, lambda agent: agent["status"] == "offline")
+
+
+async def _until(boss: Owner, path: str, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """GET `path` until `done` says so (5 s at most)."""
+    for _ in range(100):
+        found: dict[str, Any] = check(boss.client.get(path), 200)
+        if done(found):
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never happened; last: {found}")
