@@ -24,7 +24,7 @@ __all__ = ["ChangeHub", "install"]
 def install(app: FastAPI, rt: Runtime, *, prefix: str) -> ChangeHub:
     """Mount the channel route on `app`; the returned hub must run for the app's lifetime
     (`async with hub.running(): …` in the lifespan)."""
-    hub = ChangeHub(rt.sessionmaker, rt.settings.effective_database_url)
+    hub = ChangeHub(rt.sessionmaker, rt.engine)
     app.state.channels = Channels(rt, hub, StatusReports(rt))
     app.include_router(router, prefix=prefix)
     return hub

@@ -27,8 +27,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import Delete, Update, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, attributes
 
 from common.tasks import TaskSet
@@ -78,15 +77,12 @@ class Waiter:
 class ChangeHub:
     """Per application: wakes every open channel when the configuration may have changed."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], database_url: str) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine) -> None:
         self.replica = secrets.token_hex(8)
         self.changes = 0  # wake-ups so far (local commits and other replicas' notifications)
         self._waiters: set[Waiter] = set()
-        url = make_url(database_url)
-        self._dsn: str | None = None
-        if url.get_backend_name() == "postgresql":
-            self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        notify = f"NOTIFY {NOTIFY_CHANNEL}, '{self.replica}'" if self._dsn else None
+        self._connect_args = _asyncpg_args(engine)
+        notify = f"NOTIFY {NOTIFY_CHANNEL}, '{self.replica}'" if self._connect_args else None
         sessionmaker.configure(sync_session_class=_session_class(self, notify))
         self._tasks = TaskSet()
         self.listening = False  # whether the LISTEN connection is up (PostgreSQL)
@@ -110,18 +106,18 @@ class ChangeHub:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """The hub's background work (the LISTEN connection on PostgreSQL) for the app's life."""
-        if self._dsn is not None:
-            self._tasks.spawn(self._listen(self._dsn), name="channel-listen")
+        if self._connect_args is not None:
+            self._tasks.spawn(self._listen(self._connect_args), name="channel-listen")
         try:
             yield
         finally:
             await self._tasks.cancel_all()
 
-    async def _listen(self, dsn: str) -> None:
+    async def _listen(self, args: dict[str, Any]) -> None:
         delay = 0.5
         while True:
             try:
-                await self._listen_once(dsn)
+                await self._listen_once(args)
                 delay = 0.5
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 log.warning("config notifications: LISTEN connection failed: %s", exc)
@@ -129,10 +125,9 @@ class ChangeHub:
             await asyncio.sleep(random.uniform(0, delay))  # full jitter
             delay = min(delay * 2, RECHECK)
 
-    async def _listen_once(self, dsn: str) -> None:
-        connection = await asyncpg.connect(
-            dsn, timeout=10, server_settings={"application_name": LISTEN_APPLICATION}
-        )
+    async def _listen_once(self, args: dict[str, Any]) -> None:
+        settings = {**args.get("server_settings", {}), "application_name": LISTEN_APPLICATION}
+        connection = await asyncpg.connect(**(args | {"server_settings": settings, "timeout": 10}))
         try:
             lost = asyncio.Event()
             connection.add_termination_listener(lambda _connection: lost.set())
@@ -152,6 +147,17 @@ class ChangeHub:
     def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         if payload != self.replica:  # our own commits woke our channels already
             self.changed()
+
+
+def _asyncpg_args(engine: AsyncEngine) -> dict[str, Any] | None:
+    """asyncpg.connect's arguments for the app's database, as SQLAlchemy's dialect makes
+    them from the URL (its own options dropped); None unless it is PostgreSQL via asyncpg."""
+    if engine.dialect.name != "postgresql" or engine.dialect.driver != "asyncpg":
+        return None
+    _, kwargs = engine.dialect.create_connect_args(engine.url)  # asyncpg: keywords only
+    for sqlalchemy_only in ("prepared_statement_cache_size", "prepared_statement_name_func"):
+        kwargs.pop(sqlalchemy_only, None)
+    return dict(kwargs)
 
 
 def _session_class(hub: ChangeHub, notify: str | None) -> type[Session]:
