@@ -30,16 +30,18 @@ from control.api.routes import (
     nodes,
     orgs,
     services,
+    status,
     tokens,
 )
 from control.db.base import utcnow
 from control.runtime import Runtime, build_runtime
+from control.services.status_monitor import StatusMonitor
 from control.settings import Settings
 
 API_PREFIX = "/api/v1"
 ROUTERS = (
     auth, me, orgs, members, tokens, services, nodes, agents, audit,
-    enrollment_tokens, enrollment,
+    enrollment_tokens, enrollment, status,
 )  # fmt: skip
 VERSION = "1.0.0"
 
@@ -56,7 +58,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             await runtime.ca.authority()  # created on first start; a wrong passphrase fails here
-            async with hub.running():  # config change notifications for the control channel
+            async with (
+                hub.running(),  # config change notifications for the control channel
+                StatusMonitor(runtime).running(),  # sweeper and readiness checks
+            ):
                 yield
         finally:
             await runtime.engine.dispose()

@@ -46,6 +46,7 @@ class Permission(StrEnum):
     ENROLLMENT_MANAGE = "enrollment.manage"
     AUDIT_READ = "audit.read"
     AUDIT_EXPORT = "audit.export"
+    STATUS_READ = "status.read"
 
 
 LEAST_ROLE: dict[Permission, Role] = {
@@ -67,6 +68,7 @@ LEAST_ROLE: dict[Permission, Role] = {
     Permission.ENROLLMENT_MANAGE: Role.ADMIN,
     Permission.AUDIT_READ: Role.OPERATOR,
     Permission.AUDIT_EXPORT: Role.ADMIN,
+    Permission.STATUS_READ: Role.VIEWER,
 }
 
 # Permissions a service-account token never holds, whatever its role: people are managed

@@ -80,6 +80,15 @@ ORG_OPS: dict[str, Rule] = {
     "revoke_enrollment_token": Rule("admin", fresh="enrollment_token_id"),
     "list_audit_events": Rule("operator"),
     "export_audit_events": Rule("admin"),
+    "get_status_summary": Rule("viewer"),
+    "list_node_status": Rule("viewer"),
+    "get_node_status": Rule("viewer"),
+    "set_node_health_check": Rule("admin", body=lambda: {"url": "http://198.51.100.7:9901/readyz"}),
+    "remove_node_health_check": Rule("admin"),
+    "list_agent_status": Rule("viewer"),
+    "list_connections": Rule("viewer"),
+    "get_traffic": Rule("viewer"),
+    "list_status_events": Rule("viewer"),
 }
 # Operations on the caller's own account, not on an organisation: tested in test_accounts,
 # test_sessions and test_tokens; here only that they need authentication.
