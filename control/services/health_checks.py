@@ -17,12 +17,14 @@ response body.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import uuid
 from dataclasses import dataclass
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control import audit
@@ -35,6 +37,7 @@ from control.services.context import OrgContext
 from control.services.scoped import get_scoped
 from control.settings import Settings
 
+log = logging.getLogger(__name__)
 CONCURRENCY = 16  # checks in flight at once per replica
 MAX_NODES = 10_000  # checked per round at most
 
@@ -110,8 +113,11 @@ async def check_all(rt: Runtime, client: httpx.AsyncClient) -> int:
     async def one(node_id: uuid.UUID, url: str) -> None:
         async with gate:
             outcome = await probe(client, url, rt.settings.health_check_timeout)
-        async with rt.sessionmaker() as db:
-            await record(db, rt, node_id, url, outcome)
+        try:
+            async with rt.sessionmaker() as db:
+                await record(db, rt, node_id, url, outcome)
+        except SQLAlchemyError as exc:  # one node's write must not cancel the others' checks
+            log.warning("could not record the readiness check of node %s: %s", node_id, exc)
 
     async with asyncio.TaskGroup() as group:
         for node_id, url in targets:

@@ -6,8 +6,8 @@ lifespan in control/main.py):
 - the readiness checks, every `health_check_interval` seconds (none when 0)
   (control/services/health_checks.py).
 
-Each loop survives its own failures (a database that is briefly away, say): it logs and
-tries again next round. Every replica runs both; their work is idempotent.
+Each loop survives its own failures (a database that is briefly away, say; or a bug, logged
+with its traceback): it tries again next round. Every replica runs both; their work is idempotent.
 """
 
 from __future__ import annotations
@@ -68,5 +68,8 @@ async def _every(interval: float, what: str, work: Callable[[], Awaitable[object
         await asyncio.sleep(interval)
         try:
             await work()
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("%s failed, retrying in %g s: %s", what, interval, exc)
+        except* (SQLAlchemyError, OSError) as group:
+            log.warning("%s failed, retrying in %g s: %s", what, interval, group.exceptions[0])
+        except* Exception:
+            # A bug, not weather: say so loudly, but keep the loop (status must not freeze).
+            log.exception("%s failed unexpectedly, retrying in %g s", what, interval)

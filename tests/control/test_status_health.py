@@ -227,11 +227,17 @@ async def test_https_checks_verify_the_certificate(tmp_path: Path) -> None:
 
 
 async def test_a_check_that_hangs_times_out(tmp_path: Path) -> None:
+    release = asyncio.Event()
+    handlers: list[asyncio.Task[Any]] = []
+
     async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(Exception):
-            await reader.read(1)  # never answers
-            await asyncio.sleep(5)
-        writer.close()
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            await release.wait()  # never answers
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
 
     server = await asyncio.start_server(hang, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -243,5 +249,8 @@ async def test_a_check_that_hangs_times_out(tmp_path: Path) -> None:
             outcome = await health_checks.probe(client, f"http://127.0.0.1:{port}/", 0.2)
         assert outcome == health_checks.Outcome(False, "timed out")
     finally:
+        release.set()
         server.close()
         await server.wait_closed()
+        async with asyncio.timeout(5):
+            await asyncio.gather(*handlers, return_exceptions=True)
