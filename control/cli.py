@@ -85,6 +85,7 @@ def serve(
     import uvicorn
 
     from common.logs import configure
+    from control.channel.messages import MAX_MESSAGE
     from control.main import create_app
 
     settings = load_settings(config)
@@ -101,6 +102,7 @@ def serve(
         server_header=False,
         ssl_certfile=settings.tls_cert_file,
         ssl_keyfile=settings.tls_key_file,
+        ws_max_size=MAX_MESSAGE,  # the control channel's bound, enforced before reading it all
     )
 
 

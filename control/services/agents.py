@@ -1,5 +1,6 @@
 """Edge agents: which ingress nodes each may use (all enabled ones, or those matching labels).
-Status fields are written by the distribution layer (next issue); here they are read-only."""
+Status fields are written by control/services/status.py from the control channel's reports;
+here they are read-only."""
 
 from __future__ import annotations
 

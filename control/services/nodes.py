@@ -1,5 +1,5 @@
 """Ingress nodes: where the public connects and agents dial in. Status fields are written by
-the distribution layer (next issue); here they are read-only."""
+control/services/status.py from the control channel's reports; here they are read-only."""
 
 from __future__ import annotations
 
