@@ -40,11 +40,13 @@ def default_state_dir(config: Path) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    """An enrolled process: who it is, where its files are, how to reach the control plane."""
+    """An enrolled process: who it is, where its files are, how to reach the control plane
+    (`client.url`, trusting `ca_file` or the system store: the control channel does the same)."""
 
     enrollment: Enrollment
     state: StateDir
     client: ControlClient
+    ca_file: Path | None = None
 
     def renewer(self) -> Renewer:
         return Renewer(self.state, self.client)
@@ -61,7 +63,8 @@ def start(options: ControlOptions, kind: Kind) -> Started:
     except ValueError as exc:
         raise EnrollError(f"--control: {exc}") from None
     state = StateDir(options.state_dir)
-    return Started(ensure_enrolled(state, client, kind, options.token), state, client)
+    enrollment = ensure_enrolled(state, client, kind, options.token)
+    return Started(enrollment, state, client, options.ca_file)
 
 
 def ensure_enrolled(

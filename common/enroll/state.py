@@ -6,6 +6,7 @@ is, written so that a crash at any moment leaves a usable pair.
       tunnel.crt    the certificate from the control plane
       ca.crt        the CA certificates the tunnel trusts
       enrollment.json   control-plane URL and the identity (kind, id, org, name)
+      snapshot.json     the last snapshot applied from the control channel, 0600
 
 A renewal writes `tunnel.key.next` and `tunnel.crt.next`, then renames the key, then the
 certificate. `load()` finishes or discards a renewal a crash interrupted: a `.next`
@@ -21,6 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -32,6 +34,7 @@ from common.enroll.messages import Credentials, Subject
 from common.pki import TlsFiles
 
 ENROLLMENT_FILE = "enrollment.json"
+SNAPSHOT_FILE = "snapshot.json"
 NEXT = ".next"
 
 
@@ -100,6 +103,31 @@ class StateDir:
         _write_json(self.root / ENROLLMENT_FILE, _document(enrollment))
         return enrollment
 
+    @property
+    def snapshot_path(self) -> Path:
+        return self.root / SNAPSHOT_FILE
+
+    def save_snapshot(self, document: dict[str, Any]) -> None:
+        """Replace `snapshot.json` atomically (temporary file 0600, fsync, rename).
+
+        Raises:
+            OSError: it cannot be written (the previous one, if any, stays).
+        """
+        _write_json(self.snapshot_path, document)
+
+    def load_snapshot(self) -> Any:
+        """The JSON document in `snapshot.json`, or None if there is none.
+
+        Raises:
+            OSError: it cannot be read.
+            ValueError: it is not JSON.
+        """
+        try:
+            text = self.snapshot_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        return json.loads(text)
+
     def _recover(self) -> None:
         tls = self.tls
         cert_next, key_next = _next(tls.cert), _next(tls.key)
@@ -130,14 +158,14 @@ def _matches(cert_path: Path, key_path: Path) -> bool:
         return False
 
 
-def _document(enrollment: Enrollment) -> dict[str, object]:
+def _document(enrollment: Enrollment) -> dict[str, Any]:
     return {
         "control_url": enrollment.control_url,
         "subject": enrollment.subject.model_dump(mode="json"),
     }
 
 
-def _write_json(path: Path, document: dict[str, object]) -> None:
+def _write_json(path: Path, document: dict[str, Any]) -> None:
     data = json.dumps(document, indent=2).encode() + b"\n"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
