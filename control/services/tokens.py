@@ -28,6 +28,9 @@ async def create_personal(
     db: AsyncSession, rt: Runtime, principal: Principal, data: TokenIn
 ) -> TokenCreated:
     user_id = user_id_of(principal)
+    if principal.session_id is None:
+        # A token that mints tokens would outlive its own revocation through its children.
+        raise Forbidden("personal tokens are made from a signed-in session, not with a token")
     return await _create(db, rt, principal.actor, data, kind="personal", user_id=user_id)
 
 

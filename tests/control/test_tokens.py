@@ -39,6 +39,17 @@ async def test_personal_token_shown_once_and_stored_hashed(
     assert me["user"]["email"] == "owner@example.com"
 
 
+async def test_a_token_cannot_mint_personal_tokens(make_client: MakeClient) -> None:
+    owner, _ = await _owner(make_client)
+    made = check(await owner.post(f"{API}/me/tokens", json={"name": "laptop"}), 201)
+    by_token = bearer(make_client(), made["token"])
+    refused = await by_token.post(f"{API}/me/tokens", json={"name": "copy"})
+    assert refused.status_code == 403
+    assert "signed-in session" in refused.json()["detail"]
+    listed = check(await by_token.get(f"{API}/me/tokens"), 200)
+    assert [t["name"] for t in listed["items"]] == ["laptop"]
+
+
 async def test_revoked_and_expired_tokens_stop_working(
     make_client: MakeClient, clock: Clock
 ) -> None:
