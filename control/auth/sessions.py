@@ -66,6 +66,18 @@ async def find(db: AsyncSession, rt: Runtime, token: str) -> tuple[UserSession, 
     return session, user
 
 
+async def purge_expired(db: AsyncSession, rt: Runtime, user_id: uuid.UUID) -> None:
+    """Delete `user_id`'s sessions that have timed out (at login and when listing them)."""
+    now = rt.now()
+    await db.execute(
+        delete(UserSession).where(
+            UserSession.user_id == user_id,
+            (UserSession.expires_at <= now)
+            | (UserSession.last_seen_at <= now - rt.settings.session_idle_timeout),
+        )
+    )
+
+
 def expired(rt: Runtime, session: UserSession, now: datetime) -> bool:
     idle_end = session.last_seen_at + rt.settings.session_idle_timeout
     return now >= session.expires_at or now >= idle_end

@@ -71,6 +71,7 @@ async def signup(
         else:
             raise SignupClosed("ask an administrator for an invitation link")
         await sessions.end(db, old_token)
+        await sessions.purge_expired(db, rt, user.id)
         new = sessions.start(db, rt, user, client)
     return LoggedIn(user, new)
 
@@ -98,6 +99,7 @@ async def login(
     user = await verify_password(db, rt, email, data.password, client)
     async with db.begin():
         await sessions.end(db, old_token)
+        await sessions.purge_expired(db, rt, user.id)
         new = sessions.start(db, rt, user, client)
         actor = Actor("user", user.id, email, client)
         audit.record(db, actor, "auth.login.succeeded", target=audit.Target("user", user.id, email))

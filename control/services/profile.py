@@ -75,9 +75,11 @@ async def update_me(db: AsyncSession, principal: Principal, data: UserUpdateIn) 
     return UserOut.model_validate(user)
 
 
-async def list_sessions(db: AsyncSession, principal: Principal) -> list[SessionOut]:
+async def list_sessions(db: AsyncSession, rt: Runtime, principal: Principal) -> list[SessionOut]:
+    """The caller's live sessions (timed-out ones are deleted first, never listed)."""
     user_id = user_id_of(principal)
     async with db.begin():
+        await sessions.purge_expired(db, rt, user_id)
         rows = (
             await db.execute(
                 select(UserSession)

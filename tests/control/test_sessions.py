@@ -91,6 +91,21 @@ async def test_sessions_list_and_revoke(make_client: MakeClient) -> None:
     assert (await laptop.delete(f"{API}/me/sessions/{other['id']}")).status_code == 404
 
 
+@pytest.mark.parametrize("settings_overrides", [{"session_idle_timeout": 600}])
+async def test_timed_out_sessions_are_not_listed_and_are_deleted(
+    make_client: MakeClient, clock: Clock
+) -> None:
+    stale, fresh = make_client(), make_client()
+    await signup(stale, "owner@example.com")
+    clock.advance(seconds=601)  # the first session idles out
+    await login(fresh, "owner@example.com")
+    listed = check(await fresh.get(f"{API}/me/sessions"), 200)
+    assert [s["current"] for s in listed] == [True]
+    clock.advance(seconds=300)
+    await login(make_client(), "owner@example.com")
+    assert len(check(await fresh.get(f"{API}/me/sessions"), 200)) == 2
+
+
 async def test_sessions_of_others_cannot_be_revoked(make_client: MakeClient) -> None:
     owner = make_client()
     await signup(owner, "owner@example.com")

@@ -48,8 +48,8 @@ async def change_password(
 
 
 @router.get("/sessions")
-async def list_sessions(principal: CurrentPrincipal, db: Db) -> list[SessionOut]:
-    return await profile.list_sessions(db, principal)
+async def list_sessions(principal: CurrentPrincipal, db: Db, rt: RuntimeDep) -> list[SessionOut]:
+    return await profile.list_sessions(db, rt, principal)
 
 
 @router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
