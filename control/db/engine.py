@@ -40,6 +40,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Password and token hashes inside; SQLite gives -wal/-shm the database file's mode.
+        path.touch(mode=0o600, exist_ok=True)
     engine = create_async_engine(
         url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     )

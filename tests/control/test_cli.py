@@ -118,7 +118,8 @@ def log_in(client: httpx.Client, email: str, password: str = PASSWORD) -> httpx.
 def test_migrate_reports_the_revision(env: dict[str, str], tmp_path: Path) -> None:
     out = ok(kokoa(env, "migrate"))
     assert out.startswith("database at revision ")
-    assert (tmp_path / "data" / "control.db").is_file()
+    assert (tmp_path / "data" / "control.db").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
     assert ok(kokoa(env, "migrate")) == out  # idempotent
 
 
