@@ -10,7 +10,9 @@ control plane's CA"): stage → wait one certificate lifetime → promote → wa
 - `rekey`: re-encrypt every stored CA key under a new passphrase (when `ca_key_passphrase`,
   or the `secret_key` it is derived from, changes); the certificates do not change.
 
-Each step is one transaction; the slots are unique, so two operators cannot stage two CAs.
+Each step is one transaction, audited in it (`ca.stage`, `ca.promote`, `ca.retire`,
+`ca.rekey`; the system is the actor: these run from the command line on the server); the slots
+are unique, so two operators cannot stage two CAs.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from control import audit
 from control.ca import decrypt_key, encrypt_key, new_authority_row
 from control.db.models import CertificateAuthority
+from control.services.context import Actor
 from control.settings import Settings
 
 
@@ -59,6 +63,7 @@ async def stage(db: AsyncSession, settings: Settings, passphrase: bytes, now: da
             raise RotationError("there is no current CA yet: start the control plane once")
         row = new_authority_row(passphrase, settings.ca_lifetime, now, slot="next")
         db.add(row)
+        _audit(db, "ca.stage", row.fingerprint)
     return row.fingerprint
 
 
@@ -71,6 +76,7 @@ async def promote(db: AsyncSession, now: datetime) -> str:
         await _move(db, "previous", None, now)
         await _move(db, "current", "previous", now)
         await _move(db, "next", "current", now)
+        _audit(db, "ca.promote", staged.fingerprint)
     return staged.fingerprint
 
 
@@ -81,6 +87,7 @@ async def retire(db: AsyncSession, now: datetime) -> str:
         if previous is None:
             raise RotationError("there is no previous CA to retire")
         await _move(db, "previous", None, now)
+        _audit(db, "ca.retire", previous.fingerprint)
     return previous.fingerprint
 
 
@@ -112,4 +119,10 @@ async def rekey(db: AsyncSession, old: bytes, new: bytes) -> int:
         rows = (await db.execute(select(CertificateAuthority))).scalars().all()
         for row in rows:
             row.encrypted_key = encrypt_key(decrypt_key(row.encrypted_key, old), new)
+        for row in rows:
+            _audit(db, "ca.rekey", row.fingerprint)
     return len(rows)
+
+
+def _audit(db: AsyncSession, action: str, fingerprint: str) -> None:
+    audit.record(db, Actor.system(), action, target=audit.Target("ca", fingerprint))

@@ -12,12 +12,14 @@ import httpx
 import pytest
 from cryptography import x509
 from fastapi import FastAPI
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from common import pki
 from common.enroll.proof import new_key
 from control import ca_cli
 from control.ca_rotation import RotationError, promote, retire, stage
+from control.db.models import AuditEvent
 from control.runtime import build_runtime
 from control.settings import Settings
 from tests.control.conftest import run_in_thread
@@ -132,6 +134,26 @@ def test_the_cli_shows_and_rotates(settings: Settings, tmp_path: Path) -> None:
     assert promoted.exit_code == 0, promoted.output
     lines = runner.invoke(ca_cli.app, ["show"], env=env).output.splitlines()
     assert sorted(line.split()[0] for line in lines) == ["current", "previous"]
+    assert runner.invoke(ca_cli.app, ["retire"], env=env).exit_code == 0
+    events = run_in_thread(_ca_events(settings))
+    assert [action for action, _ in events] == ["ca.stage", "ca.promote", "ca.retire"]
+    assert events[0][1] == events[1][1] != events[2][1]  # the staged CA is the promoted one
+
+
+async def _ca_events(settings: Settings) -> list[tuple[str, str]]:
+    runtime = build_runtime(settings)
+    try:
+        async with runtime.sessionmaker() as db:
+            query = (
+                select(AuditEvent.action, AuditEvent.target_id, AuditEvent.actor_type)
+                .where(AuditEvent.action.startswith("ca."))
+                .order_by(AuditEvent.id)
+            )
+            rows = (await db.execute(query)).all()
+    finally:
+        await runtime.engine.dispose()
+    assert {row.actor_type for row in rows} == {"system"}
+    return [(row.action, row.target_id) for row in rows]
 
 
 def test_the_cli_re_encrypts_the_keys_for_a_new_passphrase(
@@ -158,3 +180,4 @@ def test_the_cli_re_encrypts_the_keys_for_a_new_passphrase(
     assert rekeyed.exit_code == 0 and "re-encrypted 1" in rekeyed.output
     assert runner.invoke(ca_cli.app, ["show"], env=new).exit_code == 0
     assert runner.invoke(ca_cli.app, ["show"], env=env).exit_code == 1  # the old one no more
+    assert [action for action, _ in run_in_thread(_ca_events(settings))] == ["ca.rekey"]
