@@ -14,6 +14,15 @@ the tunnel certificate are bound at start; a change to them is logged as needing
 SIGTERM/SIGINT: DRAIN to every agent, drain the public listeners for `drain_grace` seconds
 (no new connections; requests in flight finish), close the agent connections with SHUTDOWN,
 stop the admin listener, exit 0.
+
+Control mode (`control` given, docs/enrollment.md): the services and the revoked agent
+certificates come from the control plane's snapshots (ingress/controlled.py), the rest from
+the file. Before listening, the snapshot stored by the last run is applied (so a restart while
+the control plane is down serves at once); without one the node starts with no service and is
+not ready until the first snapshot. The control channel (common/channel) and the certificate
+renewal then run in the node's task group. A snapshot goes through the same swap as SIGHUP,
+then every agent whose certificate it revokes is disconnected at once; a SIGHUP keeps the
+snapshot's services and revocations.
 """
 
 from __future__ import annotations
@@ -35,11 +44,19 @@ from ingress.metrics import IngressMetrics
 from ingress.node import Node, Snapshot, pin_running, restart_needed
 from ingress.public.server import PublicServer
 from ingress.public.tls import SniCertificates
-from ingress.settings import CertificatePair, IngressSettings, Listener, load_settings
+from ingress.settings import (
+    CertificatePair,
+    IngressSettings,
+    Listener,
+    load_settings,
+    with_services,
+)
 from ingress.tunnel_server import TunnelServer
 
 if TYPE_CHECKING:
-    from common.enroll import Renewer
+    from common.channel import ChannelClient, IngressConfig, StatusParts
+    from common.channel import Snapshot as Received
+    from common.enroll import Started
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +70,17 @@ class IngressApp:
         settings: IngressSettings,
         *,
         overlay: Mapping[str, object] | None = None,
-        renewer: Renewer | None = None,
+        control: Started | None = None,
     ) -> None:
         self._config = config
         self._overlay = overlay  # enrolled: identity and tunnel certificate (docs/enrollment.md)
-        self._renewer = renewer
+        self._renewer = control.renewer() if control else None
         self.registry = make_registry()
         self.metrics = IngressMetrics(self.registry)
         self.pool = AgentPool(gauge=self.metrics.agents_connected)
         self.node = Node(Snapshot.build(settings), self.pool)
-        self.tunnel = TunnelServer(self.pool, self.node.settings)
+        self.tunnel = TunnelServer(self.pool, self.node.settings, self.node.is_revoked)
+        self.channel = self._channel(control, settings) if control else None
         self.public = PublicServer(
             self.node, self.metrics, node=settings.node, limits=self.node.http_limits
         )
@@ -77,6 +95,8 @@ class IngressApp:
 
     async def run(self) -> None:
         """Start every listener, serve until SIGTERM/SIGINT (or `stop()`), then drain."""
+        if self.channel is not None:
+            await self.channel.restore()
         try:
             await self._start()
         except BaseException:
@@ -87,14 +107,16 @@ class IngressApp:
             async with asyncio.TaskGroup() as group:
                 if self._admin is not None:
                     group.create_task(self._admin.serve(), name="admin")
-                renewal = None
+                helpers = []
                 if self._renewer is not None:
                     renewing = self._renewer.run(self._certificate_renewed)
-                    renewal = group.create_task(renewing, name="certificate-renewal")
+                    helpers.append(group.create_task(renewing, name="certificate-renewal"))
+                if self.channel is not None:
+                    helpers.append(group.create_task(self.channel.run(), name="control-channel"))
                 log.info("ingress node ready", extra=self._started_fields())
                 await self._stop.wait()
-                if renewal is not None:
-                    renewal.cancel()
+                for task in helpers:
+                    task.cancel()
                 await self._shutdown()
         finally:
             self._remove_signals()
@@ -105,7 +127,13 @@ class IngressApp:
     async def _start(self) -> None:
         settings = self.node.settings()
         tunnel = settings.tunnel
-        self._quic = await serve(tunnel.host, tunnel.port, tunnel.tls, self.tunnel.handle)
+        self._quic = await serve(
+            tunnel.host,
+            tunnel.port,
+            tunnel.tls,
+            self.tunnel.handle,
+            is_revoked=self.node.is_revoked,
+        )
         self._ports["tunnel"] = self._quic.port
         if settings.https is not None:
             self._sni = SniCertificates(_pairs(settings.https.certificates))
@@ -165,7 +193,7 @@ class IngressApp:
         listeners |= {name: server.is_serving() for name, server in self._servers.items()}
         return Readiness(
             node=self.node.settings().node,
-            config_loaded=True,
+            config_loaded=self.channel is None or self.channel.running is not None,
             listeners=listeners,
             agents=len(self.pool.agents()),
         )
@@ -184,9 +212,12 @@ class IngressApp:
     def reload(self) -> bool:
         """Re-read the configuration file; keep the running one if it is invalid."""
         old = self.node.settings()
+        controlled_mode = self.channel is not None
         try:
-            new = load_settings(self._config, self._overlay)
-            snapshot = Snapshot.build(pin_running(old, new))
+            new = load_settings(self._config, self._overlay, controlled=controlled_mode)
+            if controlled_mode:  # the services come from the control plane's snapshot
+                new = with_services(new, [s.model_dump() for s in old.services])
+            snapshot = Snapshot.build(pin_running(old, new), self.node.snapshot.revoked)
             if self._sni is not None and new.https is not None:
                 self._sni.update(_pairs(new.https.certificates))
         except (ConfigError, ValueError, OSError) as exc:
@@ -203,6 +234,49 @@ class IngressApp:
             logs.configure(new.log.level, new.log.format)
         log.info("configuration reloaded", extra={"services": len(new.services)})
         return True
+
+    # ---- control mode ----------------------------------------------------------------------
+
+    def _channel(self, control: Started, settings: IngressSettings) -> ChannelClient[IngressConfig]:
+        # Imported here: a standalone node never loads the channel (nor websockets, httpx).
+        from common.channel import ChannelClient, IngressConfig, RetryPolicy, software
+
+        backoff = settings.channel
+        return ChannelClient(
+            url=control.client.url,
+            state=control.state,
+            kind="ingress",
+            model=IngressConfig,
+            apply=self.apply_snapshot,
+            report=self.status_report,
+            software=software(),
+            ca_file=control.ca_file,
+            policy=RetryPolicy(initial=backoff.backoff_initial, cap=backoff.backoff_max),
+        )
+
+    async def apply_snapshot(self, received: Received[IngressConfig]) -> None:
+        """Swap in the services and revocations of a snapshot from the control plane.
+
+        Raises:
+            SnapshotRejected: it does not validate; the running configuration stays.
+        """
+        from ingress import controlled
+
+        config = received.config
+        snapshot = controlled.build(self.node.settings(), config)
+        self.node.swap(snapshot)
+        self.tunnel.revoke()
+        self.tunnel.reconfigure()
+        revoked = len(snapshot.revoked.serials)
+        fields = {"version": received.version, "services": len(config.services)}
+        log.info("snapshot applied", extra=fields | {"revoked_serials": revoked})
+
+    def status_report(self) -> StatusParts:
+        """The node's part of a control-channel status message."""
+        from ingress import controlled
+
+        services = (service.name for service in self.node.settings().services)
+        return controlled.report(self.metrics, self.tunnel.sessions, services)
 
     # ---- signals -------------------------------------------------------------------------
 
@@ -236,8 +310,8 @@ async def run(
     settings: IngressSettings,
     *,
     overlay: Mapping[str, object] | None = None,
-    renewer: Renewer | None = None,
+    control: Started | None = None,
 ) -> None:
     """Run an ingress node with `settings` (read from `config`, re-read on SIGHUP; with
-    `overlay` applied when enrolled, and `renewer` keeping its certificate fresh)."""
-    await IngressApp(config, settings, overlay=overlay, renewer=renewer).run()
+    `overlay` applied when enrolled, and `control` the enrollment: renewal, control channel)."""
+    await IngressApp(config, settings, overlay=overlay, control=control).run()

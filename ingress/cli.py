@@ -87,9 +87,11 @@ def file_problems(settings: IngressSettings) -> list[tuple[str, str]]:
     return problems
 
 
-def _load(config: Path, overlay: Mapping[str, object] | None = None) -> IngressSettings:
+def _load(
+    config: Path, overlay: Mapping[str, object] | None = None, *, controlled: bool = False
+) -> IngressSettings:
     try:
-        settings = load_settings(config, overlay)
+        settings = load_settings(config, overlay, controlled=controlled)
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n")
         raise typer.Exit(1) from None
@@ -136,8 +138,10 @@ def run(
     """Run the ingress node until SIGTERM or SIGINT; SIGHUP reloads the configuration.
 
     With --control the node's identity and tunnel certificate come from the control plane
-    (enrolled with --token on the first start, renewed in the background); the rest of the
-    configuration still comes from the file.
+    (enrolled with --token on the first start, renewed in the background), and so do its
+    services and revoked agents (snapshots over the control channel, stored in the state
+    directory); the rest of the configuration comes from the file, which must not set
+    `services`.
     """
     started = None
     if control is not None:
@@ -146,12 +150,11 @@ def run(
         sys.stderr.write("kokoa ingress: --token, --control-ca and --state-dir need --control\n")
         raise typer.Exit(2)
     overlay = _overlay(started) if started else None
-    settings = _load(config, overlay)
+    settings = _load(config, overlay, controlled=started is not None)
     logs.configure(settings.log.level, settings.log.format)
     from ingress.app import run as run_node  # keeps check-config light
 
-    renewer = started.renewer() if started else None
-    node = run_node(config, settings, overlay=overlay, renewer=renewer)
+    node = run_node(config, settings, overlay=overlay, control=started)
     try:
         if use_uvloop:
             import uvloop

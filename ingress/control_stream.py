@@ -4,7 +4,10 @@ Session rules, in order:
 
 1. The agent's first stream is the control stream; HELLO must be its first frame, within
    `hello_timeout` of the handshake, or the connection is closed with HELLO_TIMEOUT.
-2. `agent_id` must equal the certificate's identity, else UNAUTHORIZED. The services it
+2. A revoked certificate (by serial or identity, from the control plane's snapshot) is closed
+   with REVOKED (the QUIC listener refuses it at the TLS handshake already; this catches one
+   that completed its handshake just before the revocation arrived).
+   `agent_id` must equal the certificate's identity, else UNAUTHORIZED. The services it
    claims are accepted when this node routes them and the configuration lists the agent in
    their `agents`; HELLO_ACK says which, and why the others were refused. If none is
    accepted, HELLO_ACK is sent and the connection closed with UNAUTHORIZED.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from common.transport import ConnectionClosed, PeerIdentity, StreamReset, TunnelConnection
@@ -47,6 +51,7 @@ from ingress.settings import IngressSettings
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=BaseException)
+RevocationCheck = Callable[[PeerIdentity], bool]
 
 SILENT_INTERVALS = 3
 LINGER_MIN, LINGER_MAX = 0.05, 1.0  # seconds
@@ -72,10 +77,12 @@ class AgentSession:
         conn: TunnelConnection,
         pool: AgentPool,
         settings: Callable[[], IngressSettings],
+        is_revoked: RevocationCheck | None = None,
     ) -> None:
         self.conn = conn
         self._pool = pool
         self._settings = settings
+        self._is_revoked = is_revoked
         self._reader = ControlReader()
         self._write_lock = asyncio.Lock()
         self._control: Stream | None = None
@@ -85,6 +92,7 @@ class AgentSession:
         self._drain_reason: str | None = None
         self._interval = settings().limits.heartbeat_interval
         self.agent: Agent | None = None
+        self.connected_at: datetime | None = None  # when it joined the pool
 
     @property
     def peer(self) -> PeerIdentity:
@@ -133,6 +141,8 @@ class AgentSession:
         return first
 
     async def _welcome(self, hello: Hello) -> None:
+        if self.revoked():
+            raise SessionClosed(ErrorCode.REVOKED, "revoked", "the certificate is revoked")
         if hello.agent_id != self.peer.name:
             raise SessionClosed(
                 ErrorCode.UNAUTHORIZED,
@@ -144,6 +154,7 @@ class AgentSession:
         accepted = await self._acknowledge(preface=True)
         self.agent = Agent(self.conn, max_streams=self._stream_cap(), services=accepted)
         self._pool.add(self.agent)
+        self.connected_at = datetime.now(UTC)
         log.info(
             "agent connected",
             extra=self._fields(version=hello.version, services=list(accepted)),
@@ -251,6 +262,13 @@ class AgentSession:
             await self._send(encode_control(Drain(self._drain_reason)))
         except (SessionClosed, ConnectionClosed):
             pass
+
+    def revoked(self) -> bool:
+        return self._is_revoked is not None and self._is_revoked(self.peer)
+
+    def revoke(self) -> None:
+        """The agent's certificate was revoked: out of the pool, connection closed now."""
+        self._close(SessionClosed(ErrorCode.REVOKED, "revoked", "the certificate was revoked"))
 
     def reevaluate(self) -> None:
         """Apply the current configuration to the standing claim (after a reload)."""

@@ -26,7 +26,12 @@ _SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 
 
 class ServiceMetrics:
-    """The labelled children of one service's metrics (cached by `IngressMetrics.service`)."""
+    """The labelled children of one service's metrics (cached by `IngressMetrics.service`).
+
+    Plain totals are kept beside them for the control channel's status message (cumulative
+    since the process started): `requests`, `errors` (responses >= 500, and requests whose
+    tunnel stream failed whatever the client got), `received`, `sent`.
+    """
 
     __slots__ = (
         "_by_status",
@@ -34,8 +39,12 @@ class ServiceMetrics:
         "active",
         "bytes_received",
         "bytes_sent",
+        "errors",
         "name",
+        "received",
         "request_seconds",
+        "requests",
+        "sent",
     )
 
     def __init__(self, parent: IngressMetrics, name: str) -> None:
@@ -48,9 +57,17 @@ class ServiceMetrics:
         # Requests in flight: a plain counter on the hot path, read by the gauge at scrape.
         self.active = 0
         parent.in_flight.labels(service=name).set_function(lambda: self.active)
+        self.requests = self.errors = self.received = self.sent = 0
 
-    def count(self, status: int, seconds: float, received: int, sent: int) -> None:
-        """Record one finished request."""
+    def count(
+        self, status: int, seconds: float, received: int, sent: int, *, failed: bool = False
+    ) -> None:
+        """Record one finished request (`failed`: its tunnel stream failed)."""
+        self.requests += 1
+        if status >= 500 or failed:
+            self.errors += 1
+        self.received += received
+        self.sent += sent
         counter = self._by_status.get(status)
         if counter is None:
             counter = self._parent.requests.labels(service=self.name, status=str(status))
@@ -129,6 +146,10 @@ class IngressMetrics:
         if metrics is None:
             metrics = self._services[name] = ServiceMetrics(self, name)
         return metrics
+
+    def services(self) -> list[ServiceMetrics]:
+        """Every service that has had a request since the process started."""
+        return list(self._services.values())
 
     def reject(self, reason: str) -> None:
         """Count a request refused before it reached a service; `reason` in REJECT_REASONS."""

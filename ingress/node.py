@@ -4,16 +4,33 @@
 the current snapshot's routing table, `lease` asks the agent pool. A reload builds the next
 `Snapshot` completely, then `swap` replaces one reference; a request that already has its
 route keeps it, and the next request sees the new table.
+
+`is_revoked` (the QUIC listener's and the agent sessions' check) reads the current snapshot's
+revocations: in control mode those of the control plane's last snapshot; standalone, none.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.transport import PeerIdentity
 from ingress.agents import AgentPool, Lease
 from ingress.public.limits import HttpLimits
 from ingress.routing import Route, RoutingTable
 from ingress.settings import IngressSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Revocations:
+    """Agent certificates refused here: by serial, or every certificate of an identity."""
+
+    serials: frozenset[int] = frozenset()
+    identities: frozenset[str] = frozenset()  # "<org id>/<agent id>"
+
+    def covers(self, peer: PeerIdentity) -> bool:
+        if peer.serial in self.serials:
+            return True
+        return bool(self.identities) and f"{peer.org}/{peer.name}" in self.identities
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,9 +40,10 @@ class Snapshot:
     settings: IngressSettings
     table: RoutingTable
     limits: HttpLimits
+    revoked: Revocations = Revocations()
 
     @classmethod
-    def build(cls, settings: IngressSettings) -> Snapshot:
+    def build(cls, settings: IngressSettings, revoked: Revocations = Revocations()) -> Snapshot:
         """Derive the routing table and HTTP limits.
 
         Raises:
@@ -39,7 +57,7 @@ class Snapshot:
             max_head_size=limits.max_head_size,
             response_head_timeout=limits.response_head_timeout,
         )
-        return cls(settings, RoutingTable.build(settings.services), http)
+        return cls(settings, RoutingTable.build(settings.services), http, revoked)
 
 
 class Node:
@@ -68,6 +86,10 @@ class Node:
     def swap(self, snapshot: Snapshot) -> None:
         """Make `snapshot` the current one (one reference; nothing else changes here)."""
         self._snapshot = snapshot
+
+    def is_revoked(self, peer: PeerIdentity) -> bool:
+        """Whether the agent with this certificate is refused (and dropped if connected)."""
+        return self._snapshot.revoked.covers(peer)
 
     def route(self, host: str, path: str) -> Route | None:
         return self._snapshot.table.lookup(host, path)

@@ -27,7 +27,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from common.config import Frozen, load
+from common.config import ConfigError, Frozen, load, parse
 from common.pki import TlsFiles
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")  # node, service and agent ids
@@ -230,6 +230,26 @@ class LogSettings(Frozen):
     format: Literal["json", "text"] = "json"
 
 
+class ChannelSettings(Frozen):
+    """The control channel (control mode only): how soon to dial the control plane again.
+
+    Full jitter in [0, min(backoff_max, backoff_initial * 2**attempt)]; a 4403 raises the cap
+    to 5 minutes (docs/protocol.md, "Control channel").
+    """
+
+    backoff_initial: Seconds = 0.5
+    backoff_max: Annotated[float, Field(gt=0, le=300)] = 30.0
+
+    @model_validator(mode="after")
+    def _check_order(self) -> ChannelSettings:
+        if self.backoff_max < self.backoff_initial:
+            raise ValueError(
+                f"backoff_max ({self.backoff_max:g}) must be at least "
+                f"backoff_initial ({self.backoff_initial:g})"
+            )
+        return self
+
+
 class IngressSettings(Frozen):
     """The whole configuration of one ingress node."""
 
@@ -242,6 +262,7 @@ class IngressSettings(Frozen):
     limits: Limits = Limits()
     log: LogSettings = LogSettings()
     drain_grace: Seconds = 10.0
+    channel: ChannelSettings = ChannelSettings()
 
     @field_validator("services")
     @classmethod
@@ -300,14 +321,41 @@ def _no_duplicates(
             seen[key] = index
 
 
-def load_settings(path: Path, overlay: Mapping[str, object] | None = None) -> IngressSettings:
+CONTROLLED = ("services",)  # what the control plane's snapshots decide in control mode
+
+
+def load_settings(
+    path: Path, overlay: Mapping[str, object] | None = None, *, controlled: bool = False
+) -> IngressSettings:
     """Read and validate the ingress configuration file at `path`.
 
     `overlay`: what the enrollment with the control plane decides (`node`, and the tunnel's
     `cert`, `key` and `ca`); the file may omit those fields (see `common.config.load`).
+    `controlled`: the node runs with `--control`, so its services come from the control
+    plane's snapshots: the file must not set `services` (the result has none).
 
     Raises:
         common.config.ConfigError: unreadable, not YAML, or invalid; names each field.
     """
     settings = load(path, IngressSettings, overlay=overlay)
+    if controlled:
+        given = [field for field in CONTROLLED if field in settings.model_fields_set]
+        if given:
+            reason = (
+                "in control mode this comes from the control plane (docs/enrollment.md); "
+                "remove it from the file"
+            )
+            raise ConfigError(str(path), [(field, reason) for field in given])
     return settings.under(path.parent.resolve())
+
+
+def with_services(
+    settings: IngressSettings, services: Sequence[Mapping[str, object]]
+) -> IngressSettings:
+    """`settings` with `services` in place of its own, validated as if read from a file.
+
+    Raises:
+        common.config.ConfigError: a service is invalid, or two clash (names each field).
+    """
+    data = settings.model_dump() | {"services": list(services)}
+    return parse(data, IngressSettings, source="the control plane's snapshot")

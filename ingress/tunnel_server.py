@@ -2,7 +2,8 @@
 
 `TunnelServer.handle` is the connection handler given to `common.quic.serve` (any transport
 giving `TunnelConnection`s will do): the connection lives as long as its session runs. The
-node calls `reconfigure()` after a reload and `drain()` when it stops.
+node calls `reconfigure()` after a reload, `revoke()` after new revocations arrived (the
+sessions of revoked agents are closed at once), and `drain()` when it stops.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 
 from common.transport import TunnelConnection
 from ingress.agents import AgentPool
-from ingress.control_stream import AgentSession
+from ingress.control_stream import AgentSession, RevocationCheck
 from ingress.settings import IngressSettings
 
 log = logging.getLogger(__name__)
@@ -22,9 +23,15 @@ log = logging.getLogger(__name__)
 class TunnelServer:
     """Owns the sessions of the connected agents and keeps the pool in step with them."""
 
-    def __init__(self, pool: AgentPool, settings: Callable[[], IngressSettings]) -> None:
+    def __init__(
+        self,
+        pool: AgentPool,
+        settings: Callable[[], IngressSettings],
+        is_revoked: RevocationCheck | None = None,
+    ) -> None:
         self._pool = pool
         self._settings = settings
+        self._is_revoked = is_revoked
         self._sessions: set[AgentSession] = set()
         self._draining: str | None = None
         pool.track(service.name for service in settings().services)
@@ -35,7 +42,7 @@ class TunnelServer:
 
     async def handle(self, conn: TunnelConnection) -> None:
         """Serve one agent connection until it ends (the QUIC server's `on_connection`)."""
-        session = AgentSession(conn, self._pool, self._settings)
+        session = AgentSession(conn, self._pool, self._settings, self._is_revoked)
         self._sessions.add(session)
         try:
             if self._draining is not None:
@@ -49,6 +56,17 @@ class TunnelServer:
         for session in list(self._sessions):
             session.reevaluate()
         self._pool.track(service.name for service in self._settings().services)
+
+    def revoke(self) -> int:
+        """Close the connection of every agent whose certificate is now revoked; how many."""
+        closed = 0
+        for session in list(self._sessions):
+            if session.revoked():
+                session.revoke()
+                closed += 1
+        if closed:
+            log.warning("revoked agents disconnected", extra={"agents": closed})
+        return closed
 
     async def drain(self, reason: str = "node shutting down") -> None:
         """Send DRAIN to every agent: no new streams; those in flight finish."""

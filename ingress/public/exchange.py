@@ -84,6 +84,7 @@ class Exchange:
         "service",
         "started",
         "status",
+        "stream_failed",
         "timed_out",
     )
 
@@ -98,6 +99,7 @@ class Exchange:
         self.sent = 0  # response body bytes written to the client
         self.started = time.monotonic()
         self.error: str | None = None
+        self.stream_failed = False  # the tunnel stream failed (counted as an error)
         self.keep_alive = request.keep_alive
         self.responded = NOTHING
         self.running = False  # run() has started
@@ -169,7 +171,8 @@ class Exchange:
             metrics.active -= 1
             received = 0 if self.body is None else self.body.received
             seconds = time.monotonic() - self.started
-            metrics.count(self.status or 499, seconds, received, self.sent)
+            failed = self.stream_failed
+            metrics.count(self.status or 499, seconds, received, self.sent, failed=failed)
 
     def _payload(self, route: Route) -> bytes | None:
         """The encoded REQUEST head, or None once answered (431, 400)."""
@@ -257,6 +260,7 @@ class Exchange:
             self._fail(
                 Problem(502, "agent_lost", f"the connection to the agent of {service} was lost")
             )
+        self.stream_failed = True
         return False
 
     def _client_stalled(self) -> bool:
