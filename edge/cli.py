@@ -81,8 +81,10 @@ def run(
     """Run the agent until SIGTERM/SIGINT (drains first); SIGHUP reloads the file.
 
     With --control the agent's identity and certificate come from the control plane (enrolled
-    with --token on the first start, renewed in the background); the rest of the
-    configuration still comes from the file.
+    with --token on the first start, renewed in the background), and so do the ingress nodes
+    it dials and the services it serves (snapshots over the control channel, stored in the
+    state directory); the rest of the configuration comes from the file, which must not set
+    `ingress` or `services`.
     """
     from common.config import ConfigError
     from edge.app import EdgeApp, load_checked
@@ -94,16 +96,11 @@ def run(
         _fail("kokoa edge: --token, --control-ca and --state-dir need --control", code=2)
     overlay = _overlay(started) if started else None
     try:
-        settings = load_checked(config, overlay)
+        settings = load_checked(config, overlay, controlled=started is not None)
     except ConfigError as exc:
         _fail(str(exc))
     agent = EdgeApp(
-        config,
-        settings,
-        agent_version=_version(),
-        watch=watch,
-        overlay=overlay,
-        renewer=started.renewer() if started else None,
+        config, settings, agent_version=_version(), watch=watch, overlay=overlay, control=started
     )
     with asyncio.Runner(loop_factory=_loop_factory(uvloop)) as runner:
         code = runner.run(agent.run())

@@ -19,7 +19,8 @@ The ingress opens a stream per request (docs/protocol.md §5). `OriginProxy.serv
    `ORIGIN_TIMEOUT`, other `OriginError` → `ORIGIN_ERROR`, anything else → `INTERNAL_ERROR`.
    A reset from the ingress (the client went away) closes the origin connection.
 
-Each stream ends with one `kokoa.edge.access` log line carrying the ingress's request id.
+Each stream ends with one `kokoa.edge.access` log line carrying the ingress's request id, and,
+when `counters` are given (control mode), is counted for its service (edge/counters.py).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from common.wire import (
     RequestHead,
     ResponseHead,
 )
+from edge.counters import Counters, ServiceStats
 from edge.origin import OriginConnection, OriginPool
 from edge.origin_config import OriginService
 from edge.origin_errors import OriginClosed, OriginError, OriginRefused, OriginTimeout
@@ -66,6 +68,7 @@ class _Access(Traffic):
     target: str = "-"
     status: int = 0
     error: str | None = None
+    counted: ServiceStats | None = None
 
     def describe(self, head: RequestHead) -> None:
         self.request_id, self.service = head.request_id, head.service
@@ -98,11 +101,13 @@ class OriginProxy:
         *,
         agent: str,
         max_head_size: int = MAX_HEAD_SIZE,
+        counters: Counters | None = None,
     ) -> None:
         self._pool = pool
         self._services = services
         self._agent = agent
         self._max_head_size = max_head_size
+        self.counters = counters
 
     async def serve(self, stream: TunnelStream) -> None:
         """Handle one tunnel stream end to end; failures become stream resets, never raises.
@@ -120,6 +125,14 @@ class OriginProxy:
         except Exception as exc:  # every failure is mapped to a reset code here
             self._fail(stream, exc, access)
         finally:
+            if access.counted is not None:
+                Counters.end(
+                    access.counted,
+                    status=access.status,
+                    failed=access.error is not None,
+                    bytes_in=access.bytes_in,
+                    bytes_out=access.bytes_out,
+                )
             if access_log.isEnabledFor(logging.INFO):
                 self._log(access)
 
@@ -130,6 +143,8 @@ class OriginProxy:
         service = self._services().get(head.service)
         if service is None or service.kind != head.kind:
             raise UnknownService(f"no {head.kind} service {head.service!r} on this agent")
+        if self.counters is not None:
+            access.counted = self.counters.begin(service.name)
         if head.kind == "tcp":
             await self._tcp(stream, service, leftover, access)
         else:

@@ -32,7 +32,7 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from common import pki
-from common.config import Frozen, load
+from common.config import ConfigError, Frozen, load, parse
 from common.pki import TlsFiles
 from edge.origin_config import OriginService
 
@@ -154,6 +154,26 @@ class LogSettings(Frozen):
     format: Literal["json", "text"] = "json"
 
 
+class ChannelSettings(Frozen):
+    """The control channel (control mode only): how soon to dial the control plane again.
+
+    Full jitter in [0, min(backoff_max, backoff_initial * 2**attempt)]; a 4403 raises the cap
+    to 5 minutes (docs/protocol.md, "Control channel").
+    """
+
+    backoff_initial: Seconds = 0.5
+    backoff_max: Annotated[float, Field(gt=0, le=300)] = 30.0
+
+    @model_validator(mode="after")
+    def _check_order(self) -> ChannelSettings:
+        if self.backoff_max < self.backoff_initial:
+            raise ValueError(
+                f"backoff_max ({self.backoff_max:g}) must be at least "
+                f"backoff_initial ({self.backoff_initial:g})"
+            )
+        return self
+
+
 class EdgeSettings(Frozen):
     """The whole configuration of one edge agent."""
 
@@ -167,6 +187,7 @@ class EdgeSettings(Frozen):
     backoff: BackoffSettings = BackoffSettings()
     drain_grace: Seconds = 30.0
     log: LogSettings = LogSettings()
+    channel: ChannelSettings = ChannelSettings()
 
     @field_validator("ingress")
     @classmethod
@@ -211,7 +232,40 @@ class EdgeSettings(Frozen):
             for service in self.services
         )
         data = self.model_dump(exclude_unset=True) | {"tls": tls, "services": services}
-        return EdgeSettings.model_validate(data)
+        return type(self).model_validate(data)
+
+
+class ControlledEdgeSettings(EdgeSettings):
+    """An agent in control mode: its ingress nodes and services come from the control plane's
+    snapshots (none before the first one, and an agent may have none at all)."""
+
+    ingress: tuple[IngressNode, ...] = ()
+    services: tuple[OriginService, ...] = ()
+
+    @field_validator("ingress")
+    @classmethod
+    def _check_ingress(cls, nodes: tuple[IngressNode, ...]) -> tuple[IngressNode, ...]:
+        _no_duplicates(nodes, lambda n: n.name, "node name")
+        _no_duplicates(nodes, lambda n: n.address, "node address")
+        return nodes
+
+    @field_validator("services")
+    @classmethod
+    def _check_services(cls, services: tuple[OriginService, ...]) -> tuple[OriginService, ...]:
+        _no_duplicates(services, lambda s: s.name, "service name")
+        return services
+
+    def with_control(
+        self, ingress: Iterable[Mapping[str, object]], services: Iterable[Mapping[str, object]]
+    ) -> ControlledEdgeSettings:
+        """These settings with the snapshot's `ingress` and `services`, validated.
+
+        Raises:
+            common.config.ConfigError: an entry is invalid (each field named).
+        """
+        data = self.model_dump(exclude_unset=True)
+        data |= {"ingress": list(ingress), "services": list(services)}
+        return parse(data, ControlledEdgeSettings, source="the control plane's snapshot")
 
 
 def _under(base: Path, path: Path) -> Path:
@@ -228,16 +282,33 @@ def _no_duplicates(items: Iterable[T], key: Callable[[T], str], what: str) -> No
         seen[value] = index
 
 
-def load_settings(path: Path, overlay: Mapping[str, object] | None = None) -> EdgeSettings:
+CONTROLLED = ("ingress", "services")  # what the control plane's snapshots decide
+
+
+def load_settings(
+    path: Path, overlay: Mapping[str, object] | None = None, *, controlled: bool = False
+) -> EdgeSettings:
     """Read and validate the agent's configuration file at `path`.
 
     `overlay`: what the enrollment with the control plane decides (`agent` and `tls`); the
-    file may omit those fields (see `common.config.load`).
+    file may omit those fields (see `common.config.load`). `controlled`: the agent runs with
+    `--control`, so its ingress nodes and services come from the control plane's snapshots:
+    the file must not set them (the result is a `ControlledEdgeSettings` with none).
 
     Raises:
         common.config.ConfigError: unreadable, not YAML, or invalid; names each field.
     """
-    return load(path, EdgeSettings, overlay=overlay).under(path.parent.resolve())
+    if not controlled:
+        return load(path, EdgeSettings, overlay=overlay).under(path.parent.resolve())
+    settings = load(path, ControlledEdgeSettings, overlay=overlay)
+    given = [field for field in CONTROLLED if field in settings.model_fields_set]
+    if given:
+        reason = (
+            "in control mode this comes from the control plane (docs/enrollment.md); "
+            "remove it from the file"
+        )
+        raise ConfigError(str(path), [(field, reason) for field in given])
+    return settings.under(path.parent.resolve())
 
 
 def check_files(settings: EdgeSettings) -> list[tuple[str, str]]:

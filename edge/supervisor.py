@@ -21,6 +21,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from common.transport import TransportError
 from edge.backoff import Backoff, BackoffPolicy
@@ -60,6 +61,7 @@ class NodeStatus:
     retry_in: float | None  # seconds until the next attempt, while backing off
     accepted: tuple[str, ...]
     in_flight: int
+    connected_since: datetime | None = None  # while connected or draining
 
 
 class _Node:
@@ -96,6 +98,7 @@ class _Node:
             retry_in=None if self.retry_at is None else max(0.0, self.retry_at - clock()),
             accepted=tunnel.accepted if live and tunnel is not None else (),
             in_flight=tunnel.in_flight if tunnel is not None else 0,
+            connected_since=tunnel.connected_since if live and tunnel is not None else None,
         )
 
     async def run(self) -> None:

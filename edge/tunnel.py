@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 
 from common import quic
 from common.pki import PkiError, TlsFiles
@@ -97,6 +98,11 @@ class Tunnel:
     @property
     def in_flight(self) -> int:
         return 0 if self._session is None else self._session.in_flight
+
+    @property
+    def connected_since(self) -> datetime | None:
+        """When the node accepted our HELLO (None before)."""
+        return None if self._session is None else self._session.connected_at
 
     # --- life ----------------------------------------------------------------------------
 

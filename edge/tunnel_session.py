@@ -20,6 +20,7 @@ import enum
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from common.pki import TlsFiles
@@ -79,6 +80,7 @@ class Session:
         self.rejected: dict[str, str] = {}
         self.node_id: str | None = None  # the name in the node's HELLO_ACK
         self.heartbeat: Heartbeat | None = None
+        self.connected_at = datetime.now(UTC)  # HELLO_ACK received
         self._conn = conn
         self._channel = channel
         self._options = options

@@ -88,21 +88,24 @@ def enrolled(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Enrolle
 
 
 def _write_configs(setup: Enrolled) -> None:
-    """The files carry no identity and no certificate: enrollment provides both."""
-    agent_ref = f"{setup.boss.org_id}/{setup.agent_row['id']}"
+    """The files carry no identity, no certificate, no services and no nodes: enrollment
+    provides the first two, the control plane's snapshots the others (a service made here
+    through the API)."""
     node = setup.node
+    body = {
+        "name": "demo",
+        "hostname": HOST,
+        "origin": f"http://{LOOPBACK}:{setup.origin_port}",
+        "agent_ids": [setup.agent_row["id"]],
+    }
+    setup.boss.client.post(f"{setup.boss.base}/services", json=body).raise_for_status()
     ingress = {
         "tunnel": {"listen": f"{LOOPBACK}:{node.tunnel}"},
         "http": {"listen": f"{LOOPBACK}:{node.http}"},
         "admin": {"listen": f"{LOOPBACK}:{node.admin}"},
-        "services": [{"name": "demo", "hosts": [HOST], "agents": [agent_ref]}],
         "limits": {"heartbeat_interval": 1.0},
     }
     agent = {
-        "ingress": [
-            {"name": "ingress-1", "address": f"{LOOPBACK}:{node.tunnel}", "server_name": LOOPBACK}
-        ],
-        "services": [{"name": "demo", "origin": f"http://{LOOPBACK}:{setup.origin_port}"}],
         "heartbeat_interval": 1.0,
         "backoff": {"initial": 0.1, "max": 1.0},
         "drain_grace": 2,
