@@ -127,7 +127,11 @@ class _Node:
         """Log the end of a connection or attempt by its type; the delay before the next."""
         self.last_error = f"{type(exc).__name__}: {exc}"
         severe = isinstance(exc, Unauthorized | CredentialsError)
-        delay = self.backoff.failed(to_cap=severe)
+        # A node that refuses only our claim (HELLO_ACK accepted none) may simply not know the
+        # service yet: in control mode the node's snapshot and ours race. Our identity was
+        # accepted, so back off as usual instead of straight to the cap.
+        claims_only = isinstance(exc, Unauthorized) and bool(exc.rejected)
+        delay = self.backoff.failed(to_cap=severe and not claims_only)
         fields: dict[str, object] = {"node": self.node.name, "error": type(exc).__name__}
         fields |= {"reason": str(exc), "retry_in": round(delay, 3)}
         if severe:

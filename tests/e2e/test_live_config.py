@@ -198,6 +198,7 @@ def _bind_again(port: int, within: float = 10.0) -> socket.socket:
 def serve_again(cp: ControlPlane) -> Iterator[None]:
     """The same control plane again: same database, same port, same TLS certificate."""
     port = urlsplit(cp.url).port
+    assert port is not None
     sock = _bind_again(port)
     config = uvicorn.Config(
         create_app(cp.settings),
@@ -322,14 +323,15 @@ def test_traffic_survives_the_control_plane(tmp_path: Path) -> None:
         live.add_agent("agent-1")
         live.add_agent("agent-2")
         live.add_service("demo", "agent-1", "agent-2")
-        processes = ("ingress-1", "ingress-2", "agent-1", "agent-2")
-        for name in processes:
+        for name in ("ingress-1", "ingress-2", "agent-1", "agent-2"):
             live.start(name, enroll=True)
-        for node in (one, two):
-            wait_for(lambda n=node: live.agents(n, "demo") == 2, "both agents", topology=topo)
+
+        def agents_on_both(count: int) -> bool:
+            return live.agents(one, "demo") == count and live.agents(two, "demo") == count
+
+        wait_for(lambda: agents_on_both(2), "both agents on both nodes", topology=topo)
         live.api("POST", f"/agents/{live.rows['agent-2']['id']}/disable", 200)
-        for node in (one, two):
-            wait_for(lambda n=node: live.agents(n, "demo") == 1, "agent-2 out", topology=topo)
+        wait_for(lambda: agents_on_both(1), "agent-2 dropped by both nodes", topology=topo)
 
         # ---- the control plane goes away under steady load through both nodes --------------
         load = Load(live, "demo.test", [one, two])
@@ -359,7 +361,7 @@ def test_traffic_survives_the_control_plane(tmp_path: Path) -> None:
             timed(lambda n=name: restored in topo.log(n), f"{name} restored", topo)
         # agent-2 dials from its own stored snapshot; the restarted node refuses it from its own
         timed(lambda: topo.log("agent-2").count("node refused us") > refusals + 1, "refused", topo)
-        assert live.agents(one, "demo") == 1 and live.agents(two, "demo") == 1
+        assert agents_on_both(1)
 
         # ---- and comes back -----------------------------------------------------------------
         with serve_again(live.cp):

@@ -22,10 +22,11 @@ from common.config import ConfigError
 from common.wire import Drain
 from edge import controlled
 from edge.app import EdgeApp
+from edge.backoff import BackoffPolicy
 from edge.counters import Counters
 from edge.settings import ControlledEdgeSettings, load_settings
-from edge.supervisor import NodeState, NodeStatus
-from tests.edge.agent_support import Pki, make_pki, until
+from edge.supervisor import NodeState, NodeStatus, Supervisor
+from tests.edge.agent_support import Pki, fast_connect, make_pki, node, options, refuse, until
 from tests.edge.fake_ingress import FakeIngress
 
 ORG, AGENT = str(uuid.uuid4()), str(uuid.uuid4())
@@ -237,3 +238,32 @@ async def test_nodes_follow_the_snapshots_and_the_others_stay_untouched(
         await agent.apply_snapshot(received({"n2": two.port}, {}))  # no service left
         await two.sessions[0].wait_closed()
         await until(lambda: connected(agent) == {})
+
+
+async def test_a_refused_claim_backs_off_as_usual_not_to_the_cap(pki: Pki) -> None:
+    """A node that does not know the service yet (its snapshot and ours race) refuses the
+    claim, not the identity: the next attempt comes soon, not after the cap."""
+    delays: list[float] = []
+    done = asyncio.Event()
+
+    async def sleep(delay: float) -> None:
+        delays.append(delay)
+        if len(delays) >= 3:
+            done.set()
+        await asyncio.sleep(0)
+
+    async with FakeIngress(pki.ingress, allowed=set()) as refusing:
+        sup = Supervisor(
+            lambda: options(pki.agent, heartbeat_interval=0.3),
+            refuse,
+            BackoffPolicy(initial=1.0, cap=8.0, multiplier=2.0),
+            connect=fast_connect,
+            sleep=sleep,
+            rand=lambda: 0.5,
+        )
+        sup.apply([node(refusing.port, "n1")])
+        async with asyncio.timeout(20), asyncio.TaskGroup() as group:
+            group.create_task(sup.run())
+            await done.wait()
+            await sup.drain("done", grace=0.1)
+    assert delays[:3] == [0.5, 1.0, 2.0]  # a certificate refusal: [4.0, 4.0, 4.0]
