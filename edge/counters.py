@@ -2,8 +2,9 @@
 message: cumulative since the process started (requests, errors, body bytes), and the streams
 in flight now. Plain integers changed from the event loop: no locks.
 
-`errors` counts streams answered with a status >= 500 and streams that ended with a failure
-(a reset with one of our codes, the ingress giving up, the connection lost).
+`errors` counts streams answered with a status >= 500 and streams that failed here (reset with
+one of our codes: the origin refused, timed out or broke the protocol; or the connection to the
+node was lost). A stream the ingress reset (its client went away) is no error of the service.
 """
 
 from __future__ import annotations

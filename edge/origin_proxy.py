@@ -68,6 +68,7 @@ class _Access(Traffic):
     target: str = "-"
     status: int = 0
     error: str | None = None
+    failed: bool = False  # counted as an error (not: the ingress reset it, its client left)
     counted: ServiceStats | None = None
 
     def describe(self, head: RequestHead) -> None:
@@ -120,6 +121,7 @@ class OriginProxy:
             await self._serve(stream, access)
         except asyncio.CancelledError:
             access.error = "cancelled"
+            access.failed = True
             _reset(stream, ErrorCode.INTERNAL_ERROR)
             raise
         except Exception as exc:  # every failure is mapped to a reset code here
@@ -129,7 +131,7 @@ class OriginProxy:
                 Counters.end(
                     access.counted,
                     status=access.status,
-                    failed=access.error is not None,
+                    failed=access.failed,
                     bytes_in=access.bytes_in,
                     bytes_out=access.bytes_out,
                 )
@@ -321,10 +323,12 @@ class OriginProxy:
         code = _code_for(leaf)
         if code is None:  # the ingress reset the stream, or the connection is gone
             access.error = f"{type(leaf).__name__}: {leaf}"
+            access.failed = not isinstance(leaf, StreamReset)  # a reset: its client went away
             if isinstance(leaf, StreamReset):
                 _reset(stream, ErrorCode.CANCELLED)  # abort our other direction too
             return
         access.error = code.name
+        access.failed = True
         if code == ErrorCode.INTERNAL_ERROR:
             log.error("request %s failed", access.request_id, exc_info=leaf)
         else:
