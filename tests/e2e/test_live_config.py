@@ -3,7 +3,8 @@ enrolled ingress nodes and agents as processes on loopback:
 
 - a service created through the API answers through both ingress nodes (bound 5 s; the time
   is printed), and a SIGHUP keeps the control plane's services;
-- a node added through the API and enrolled is dialled by the agent;
+- a node added through the API and enrolled is dialled by the agent, and dropped when it is
+  disabled, the connections to the other nodes untouched;
 - an agent disabled through the API is disconnected from every node (bound 5 s, printed) and
   its requests get 502 "no agent";
 - with the control plane stopped, traffic flows; a restarted node and agent serve from their
@@ -278,12 +279,20 @@ def test_changes_reach_the_nodes_and_the_agent(tmp_path: Path) -> None:
             dialled,
         )
 
+        connects = topo.log("agent-1").count('"msg": "connected"')
+        started = time.monotonic()
+        live.api("POST", f"/nodes/{live.rows['ingress-3']['id']}/disable", 200)
+        timed(lambda: live.agents(three, "demo") == 0, "the agent drops ingress-3", topo)
+        log.warning("node disabled → dropped by the agent after %.2f s", time.monotonic() - started)
+        assert live.agents(one, "demo") == 1 and live.agents(two, "demo") == 1
+        assert topo.log("agent-1").count('"msg": "connected"') == connects  # others untouched
+
         started = time.monotonic()
         live.api("POST", f"/agents/{live.rows['agent-1']['id']}/disable", 200)
         nodes = list(live.nodes.values())
         timed(lambda: all(live.agents(n, "demo") == 0 for n in nodes), "dropped", topo)
         took = time.monotonic() - started
-        log.warning("agent disabled → disconnected from 3 nodes after %.2f s", took)
+        log.warning("agent disabled → disconnected from every node after %.2f s", took)
         assert took < BOUND
         for node in nodes:
             status, body = get(f"{node.base}/", headers={"Host": "demo.test"})
