@@ -1,27 +1,25 @@
 """`kokoa local up`: the whole system on loopback, for a first look and for end-to-end tests.
 
-It writes a throwaway CA and certificates, one config file per process, then starts a demo
-origin, two ingress nodes and one edge agent as child processes of the `kokoa` CLI, waits until
-each ingress node serves the demo through the agent, prints the URLs to open (and writes them
-to `urls.json` for scripts), and stops everything on Ctrl-C.
+It starts a demo origin and a control plane (SQLite in the run directory), creates the first
+admin with a random password, registers two ingress nodes, one edge agent and the demo service
+through the REST API, starts the nodes and the agent enrolled with one-time tokens, waits until
+each node serves the demo through the agent, prints the URLs (and the admin's password, once),
+writes them to `urls.json` for scripts, and stops everything on Ctrl-C. `--standalone` runs the
+data plane alone, on a throwaway CA and files, as before the control plane existed.
 
-This module only spawns `kokoa` subprocesses: it imports no other component, so `common`
-still depends on nothing else.
+Only `kokoa` subprocesses and HTTP: common/ still imports no other package.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import shutil
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +27,49 @@ import typer
 import yaml
 
 from common import pki
+from common.localrun_control import (
+    Admin,
+    AdminSession,
+    ControlPlane,
+    Registration,
+    create_admin,
+    register,
+    serve,
+    set_readiness_checks,
+    start_enrolled,
+    write_settings,
+)
+from common.localrun_layout import DEMO_HOST, Layout, NodePorts
+from common.localrun_procs import (
+    LOOPBACK,
+    Processes,
+    free_port,
+    http_get,
+    kokoa_command,
+    port_or_free,
+    wait_until,
+)
+
+# Tests and bench/ import these from here.
+__all__ = [
+    "DEMO_HOST",
+    "LOOPBACK",
+    "Layout",
+    "NodePorts",
+    "Processes",
+    "agent_config",
+    "app",
+    "free_port",
+    "http_get",
+    "ingress_config",
+    "kokoa_command",
+    "port_or_free",
+    "running",
+    "urls",
+    "wait_until",
+    "write_configs",
+    "write_pki",
+]
 
 app = typer.Typer(help="Run the whole system locally on loopback.", no_args_is_help=True)
 
@@ -38,63 +79,7 @@ def _group() -> None:
     """Run the whole system locally on loopback (`kokoa local up`)."""
 
 
-DEMO_HOST = "demo.localhost"
-LOOPBACK = "127.0.0.1"
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port that is free right now on 127.0.0.1 (TCP or UDP)."""
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def port_or_free(preferred: int, kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        try:
-            sock.bind((LOOPBACK, preferred))
-        except OSError:
-            return free_port(kind)
-    return preferred
-
-
-@dataclass(frozen=True, slots=True)
-class NodePorts:
-    name: str
-    tunnel: int
-    http: int
-    admin: int
-
-
-@dataclass(frozen=True, slots=True)
-class Layout:
-    """Where everything lives and listens."""
-
-    root: Path
-    origin_port: int
-    nodes: tuple[NodePorts, ...]
-    agent: str = "agent-1"
-    service: str = "demo"
-    host: str = DEMO_HOST
-
-    @classmethod
-    def choose(cls, root: Path, *, nodes: int = 2, fixed: bool = True) -> Layout:
-        """Default ports when free (8080, 8081…), otherwise any free ones."""
-        pick = port_or_free if fixed else (lambda _p, k=socket.SOCK_STREAM: free_port(k))
-        node_ports = tuple(
-            NodePorts(
-                name=f"ingress-{i + 1}",
-                tunnel=pick(7844 + i, socket.SOCK_DGRAM),
-                http=pick(8080 + i),
-                admin=pick(9901 + i),
-            )
-            for i in range(nodes)
-        )
-        return cls(root=root, origin_port=pick(8000), nodes=node_ports)
-
-    def public_url(self, node: NodePorts) -> str:
-        return f"http://{self.host}:{node.http}/"
+# ---- standalone: a throwaway CA and files (--standalone, bench/) -----------------------------
 
 
 def write_pki(layout: Layout) -> None:
@@ -165,82 +150,53 @@ def write_configs(layout: Layout) -> None:
     path.write_text(yaml.safe_dump(agent_config(layout), sort_keys=False))
 
 
-def kokoa_command(*args: str) -> list[str]:
-    """The `kokoa` CLI of this very interpreter (works inside or outside the venv)."""
-    return [sys.executable, "-m", "common.cli", *args]
-
-
-@dataclass
-class Processes:
-    """Child processes we started, stopped by PID in reverse order."""
-
-    log_dir: Path
-    children: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
-
-    def start(self, name: str, argv: Sequence[str]) -> subprocess.Popen[bytes]:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.log_dir / f"{name}.log").open("ab")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.log_dir.parent)
-        log.close()
-        self.children.append((name, proc))
-        return proc
-
-    def check_alive(self) -> None:
-        for name, proc in self.children:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"{name} exited with code {proc.returncode}; see {self.log_dir / name}.log"
-                )
-
-    def stop(self, timeout: float = 10.0) -> None:
-        for _name, proc in reversed(self.children):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for _name, proc in reversed(self.children):
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.children.clear()
-
-
-def http_get(url: str, *, host: str | None = None, timeout: float = 2.0) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers={"Host": host} if host else {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return int(response.status), bytes(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-def wait_until(
-    check: str, probe: Callable[[], bool], procs: Processes, timeout: float = 30.0
-) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        procs.check_alive()
-        try:
-            if probe():
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {check}")
-        time.sleep(0.1)
-
-
-def start_all(layout: Layout, procs: Processes) -> None:
-    procs.start(
-        "origin",
-        kokoa_command("demo", "origin", "--host", LOOPBACK, "--port", str(layout.origin_port)),
-    )
+def start_standalone(layout: Layout, procs: Processes) -> None:
+    write_pki(layout)
+    write_configs(layout)
     for node in layout.nodes:
         config = layout.root / f"{node.name}.yaml"
         procs.start(node.name, kokoa_command("ingress", "run", "--config", str(config)))
     config = layout.root / f"{layout.agent}.yaml"
     procs.start(layout.agent, kokoa_command("edge", "run", "--config", str(config)))
+
+
+# ---- the run ---------------------------------------------------------------------------------
+
+# What a run writes in its directory, removed at the next start (nothing else is touched).
+OWNED = ("control", "logs", "pki", "urls.json", "ingress-*.*", "agent-*.*")
+
+
+@contextmanager
+def exclusive(root: Path) -> Iterator[None]:
+    """Hold the run directory alone, and clear what an earlier run left in it."""
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another `kokoa local up` is running in {root}") from None
+        for pattern in OWNED:
+            for path in root.glob(pattern):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+        yield
+
+
+@dataclass(frozen=True, slots=True)
+class Controlled:
+    """The control plane of a run and what was registered in it."""
+
+    plane: ControlPlane
+    admin: Admin
+    registration: Registration
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    procs: Processes
+    control: Controlled | None  # None: --standalone
 
 
 def wait_ready(layout: Layout, procs: Processes, timeout: float = 30.0) -> None:
@@ -254,70 +210,119 @@ def wait_ready(layout: Layout, procs: Processes, timeout: float = 30.0) -> None:
         wait_until(f"{node.name} to serve {layout.host}", serves, procs, timeout)
 
 
-def urls(layout: Layout) -> dict[str, object]:
-    return {
-        "service": layout.service,
-        "public": [layout.public_url(n) for n in layout.nodes],
-        "admin": [f"http://{LOOPBACK}:{n.admin}/metrics" for n in layout.nodes],
-        "origin": f"http://{LOOPBACK}:{layout.origin_port}/",
-        "layout": asdict(layout) | {"root": str(layout.root)},
-    }
+def start_controlled(layout: Layout, procs: Processes, timeout: float) -> Controlled:
+    """Control plane, admin, registration, enrolled processes; ready when it returns."""
+    plane = ControlPlane(layout)
+    write_settings(plane)
+    typer.echo("  control plane: creating the database and the first admin …")
+    admin = create_admin(plane)
+    typer.echo(f"  control plane: starting on {plane.url}/ …")
+    serve(plane, procs, timeout=60.0)
+    with AdminSession.login(plane.dial, admin) as api:
+        registration = register(api, layout)
+        typer.echo(
+            f"  registered {len(layout.nodes)} ingress nodes, {layout.agent} and the "
+            f"{layout.service} service; starting them with enrollment tokens …"
+        )
+        start_enrolled(layout, plane, registration, procs)
+        wait_ready(layout, procs, timeout)
+        set_readiness_checks(api, layout, registration)
+    return Controlled(plane, admin, registration)
 
 
 @contextmanager
-def running(layout: Layout, *, timeout: float = 30.0) -> Iterator[Processes]:
-    """Write PKI and configs, start every process, wait until ready; stop all on exit."""
-    layout.root.mkdir(parents=True, exist_ok=True)
-    write_pki(layout)
-    write_configs(layout)
-    procs = Processes(layout.root / "logs")
-    try:
-        start_all(layout, procs)
-        wait_ready(layout, procs, timeout)
-        yield procs
-    finally:
-        procs.stop()
+def running(layout: Layout, *, standalone: bool = False, timeout: float = 30.0) -> Iterator[Run]:
+    """Start every process and wait until each node serves the demo; stop all on exit."""
+    with ExitStack() as stack:
+        stack.enter_context(exclusive(layout.root))
+        procs = Processes(layout.root / "logs")
+        stack.callback(procs.stop)
+        origin = ("demo", "origin", "--host", LOOPBACK, "--port", str(layout.origin_port))
+        procs.start("origin", kokoa_command(*origin))
+        control = None
+        if standalone:
+            start_standalone(layout, procs)
+            wait_ready(layout, procs, timeout)
+        else:
+            control = start_controlled(layout, procs, timeout)
+        yield Run(procs, control)
+
+
+def urls(layout: Layout, control: Controlled | None = None) -> dict[str, object]:
+    """What urls.json holds (never the password)."""
+    info: dict[str, object] = {
+        "service": layout.service,
+        "public": [layout.public_url(n) for n in layout.nodes],
+        "metrics": [layout.metrics_url(n) for n in layout.nodes],
+        "origin": f"{layout.origin}/",
+        "control": None,
+    }
+    if control is not None:
+        plane, reg = control.plane, control.registration
+        info["control"] = {
+            "url": f"{plane.url}/",
+            "api": f"{plane.url}/api/v1",
+            "api_docs": f"{plane.url}/api/docs",
+            "email": control.admin.email,
+            "org_id": reg.org_id,
+            "nodes": reg.node_ids,
+            "agents": {layout.agent: reg.agent_id},
+            "services": {layout.service: reg.service_id},
+            "settings": str(plane.settings_file),
+        }
+    return info | {"layout": asdict(layout) | {"root": str(layout.root)}}
+
+
+def report(layout: Layout, run: Run, seconds: float) -> None:
+    typer.echo(f"\nKokoa is up ({seconds:.1f} s). Open:")
+    for node in layout.nodes:
+        typer.echo(f"  {layout.public_url(node)}   (through {node.name})")
+    if run.control is not None:
+        admin = run.control.admin
+        typer.echo("Control plane (web app and API); the password is shown only here:")
+        typer.echo(f"  {run.control.plane.url}/")
+        typer.echo(f"  e-mail:    {admin.email}")
+        typer.echo(f"  password:  {admin.password}")
+    typer.echo("Metrics:")
+    for node in layout.nodes:
+        typer.echo(f"  {layout.metrics_url(node)}")
+    typer.echo(f"(URLs also in {layout.root / 'urls.json'}; Ctrl-C stops everything)")
 
 
 @app.command()
 def up(
     state_dir: Annotated[
-        Path, typer.Option(help="Where certificates, configs and logs go.")
+        Path, typer.Option(help="Where the database, certificates, configs and logs go.")
     ] = Path(".kokoa-run"),
     nodes: Annotated[int, typer.Option(min=1, max=8, help="How many ingress nodes.")] = 2,
+    standalone: Annotated[
+        bool, typer.Option(help="No control plane: a throwaway CA and config files.")
+    ] = False,
 ) -> None:
-    """Start a demo origin, ingress nodes and an edge agent; print the URLs; Ctrl-C stops all."""
+    """Start a demo origin, a control plane, ingress nodes and an edge agent; print the URLs;
+    Ctrl-C stops all."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
+    started = time.monotonic()
     layout = Layout.choose(state_dir.resolve(), nodes=nodes)
+    if standalone:
+        layout = Layout(layout.root, layout.origin_port, layout.nodes)
     typer.echo(f"starting Kokoa locally in {layout.root} (logs in {layout.root / 'logs'}) …")
     try:
-        with running(layout) as procs:
-            info = urls(layout)
+        with running(layout, standalone=standalone) as run:
+            info = urls(layout, run.control)
             (layout.root / "urls.json").write_text(json.dumps(info, indent=2) + "\n")
-            typer.echo("\nKokoa is up. Open:")
-            for node in layout.nodes:
-                typer.echo(f"  {layout.public_url(node)}   (through {node.name})")
-            typer.echo("Metrics:")
-            for node in layout.nodes:
-                typer.echo(f"  http://{LOOPBACK}:{node.admin}/metrics")
-            typer.echo(f"(URLs also in {layout.root / 'urls.json'}; Ctrl-C stops everything)")
-            _wait_for_interrupt(procs)
+            report(layout, run, time.monotonic() - started)
+            _wait_for_interrupt(run.procs)
     except (RuntimeError, TimeoutError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        pass
     typer.echo("stopped.")
 
 
 def _wait_for_interrupt(procs: Processes) -> None:
-    stop = False
-
-    def on_signal(_signum: int, _frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
-        while not stop:
-            procs.check_alive()
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+    """Until Ctrl-C or SIGTERM (KeyboardInterrupt); a child that exits is an error."""
+    while True:
+        procs.check_alive()
+        time.sleep(0.5)
