@@ -8,6 +8,7 @@ import { Audit } from '../pages/Audit.tsx'
 import { Dashboard } from '../pages/Dashboard.tsx'
 import { Home, NewOrg } from '../pages/Home.tsx'
 import { Members } from '../pages/Members.tsx'
+import { Monitoring } from '../pages/Monitoring.tsx'
 import { NodeDetail, NodeNew, Nodes } from '../pages/Nodes.tsx'
 import { Profile } from '../pages/Profile.tsx'
 import { ServiceDetail, ServiceEdit, ServiceNew, Services } from '../pages/Services.tsx'
@@ -44,5 +45,6 @@ export const ROUTES: readonly Route[] = [
   { path: '/orgs/:org/agents/:id', access: 'org', page: AgentDetail },
   { path: '/orgs/:org/members', access: 'org', page: Members },
   { path: '/orgs/:org/tokens', access: 'org', page: OrgTokens },
+  { path: '/orgs/:org/monitoring', access: 'org', page: Monitoring },
   { path: '/orgs/:org/audit', access: 'org', page: Audit },
 ]

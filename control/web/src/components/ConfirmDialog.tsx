@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact'
-import { useEffect, useRef } from 'preact/hooks'
+import { useEffect, useId, useRef } from 'preact/hooks'
 import { useApp } from '../app/context.ts'
 
 interface Props {
@@ -17,6 +17,7 @@ interface Props {
 export function ConfirmDialog({ open, title, children, confirmLabel, busy, onConfirm, onCancel }: Props) {
   const { t } = useApp()
   const ref = useRef<HTMLDialogElement>(null)
+  const titleId = useId() // a list has a dialog per row: each needs its own
   useEffect(() => {
     const dialog = ref.current
     if (!dialog) return
@@ -24,8 +25,8 @@ export function ConfirmDialog({ open, title, children, confirmLabel, busy, onCon
     if (!open && dialog.open) dialog.close()
   }, [open])
   return (
-    <dialog ref={ref} class="dialog" aria-labelledby="confirm-title" onCancel={(e) => { e.preventDefault(); onCancel() }}>
-      <h2 id="confirm-title">{title}</h2>
+    <dialog ref={ref} class="dialog" aria-labelledby={titleId} onCancel={(e) => { e.preventDefault(); onCancel() }}>
+      <h2 id={titleId}>{title}</h2>
       <div class="dialog-body">{children}</div>
       <div class="actions">
         <button type="button" onClick={onCancel}>

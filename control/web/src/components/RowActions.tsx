@@ -1,3 +1,4 @@
+import type { ComponentChildren } from 'preact'
 import { useState } from 'preact/hooks'
 import { useApp } from '../app/context.ts'
 import { useAction } from '../app/hooks.ts'
@@ -10,23 +11,49 @@ interface ToggleProps {
   run(fn: () => Promise<unknown>): Promise<boolean>
   busy?: boolean
   onToggle(enable: boolean): Promise<unknown>
+  /** Ask first before disabling, saying this (nodes and agents: their certificates are revoked). */
+  confirmDisable?: ComponentChildren
+  /** The notice after enabling, instead of "{name} was enabled." */
+  enabledNotice?: string
 }
 
 /** Enable or disable: one button whose label says what it will do, and to what. */
-export function ToggleButton({ enabled, name, run, busy, onToggle }: ToggleProps) {
+export function ToggleButton({ enabled, name, run, busy, onToggle, confirmDisable, enabledNotice }: ToggleProps) {
   const { t, notify } = useApp()
-  const click = async () => {
-    if (await run(() => onToggle(!enabled))) notify(t(enabled ? 'notice.disabled' : 'notice.enabled', { name }))
+  const [asking, setAsking] = useState(false)
+  const toggle = async () => {
+    if (await run(() => onToggle(!enabled))) notify(enabled ? t('notice.disabled', { name }) : enabledNotice ?? t('notice.enabled', { name }))
+  }
+  const click = () => {
+    if (enabled && confirmDisable) setAsking(true)
+    else void toggle()
   }
   return (
-    <button type="button" disabled={busy} onClick={click} aria-label={t(enabled ? 'action.disableNamed' : 'action.enableNamed', { name })}>
-      {enabled ? t('action.disable') : t('action.enable')}
-    </button>
+    <>
+      <button type="button" disabled={busy} onClick={click} aria-label={t(enabled ? 'action.disableNamed' : 'action.enableNamed', { name })}>
+        {enabled ? t('action.disable') : t('action.enable')}
+      </button>
+      {confirmDisable && (
+        <ConfirmDialog
+          open={asking}
+          title={t('confirm.disableTitle', { name })}
+          confirmLabel={t('action.disable')}
+          busy={busy}
+          onConfirm={() => {
+            setAsking(false)
+            void toggle()
+          }}
+          onCancel={() => setAsking(false)}
+        >
+          {confirmDisable}
+        </ConfirmDialog>
+      )}
+    </>
   )
 }
 
 /** Delete after a confirmation dialog that names the thing; the dialog shows the failure. */
-export function DeleteButton({ name, onDelete, onDone, label }: { name: string; label?: string; onDelete(): Promise<unknown>; onDone(): void }) {
+export function DeleteButton({ name, onDelete, onDone, label, body }: { name: string; label?: string; body?: ComponentChildren; onDelete(): Promise<unknown>; onDone(): void }) {
   const { t, notify } = useApp()
   const [open, setOpen] = useState(false)
   const action = useAction()
@@ -54,9 +81,20 @@ export function DeleteButton({ name, onDelete, onDone, label }: { name: string; 
         onConfirm={() => void confirm()}
         onCancel={cancel}
       >
-        <p>{t('confirm.deleteBody')}</p>
+        {body ?? <p>{t('confirm.deleteBody')}</p>}
         <ProblemAlert error={action.error} />
       </ConfirmDialog>
+    </>
+  )
+}
+
+/** What disabling or deleting a node or agent does to its certificates (docs/enrollment.md). */
+export function RevocationNote({ kind, action }: { kind: 'node' | 'agent'; action: 'disable' | 'delete' }) {
+  const { t } = useApp()
+  return (
+    <>
+      <p>{t(kind === 'node' ? 'confirm.revokeNode' : 'confirm.revokeAgent')}</p>
+      <p>{t(action === 'disable' ? 'confirm.reenroll' : 'confirm.deleteBody')}</p>
     </>
   )
 }

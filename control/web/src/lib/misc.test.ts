@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { polyline, hasData } from './chart.ts'
-import { formatRelative } from './format.ts'
+import { formatBytes, formatClock, formatNumber, formatRelative } from './format.ts'
 import { formatLabels, parseLabels } from './labels.ts'
 import { assignableRoles, can, serviceTokenRoles } from './permissions.ts'
 import { byAttention, countByStatus } from './status.ts'
@@ -50,24 +49,29 @@ describe('status summaries', () => {
   })
 })
 
-describe('charts', () => {
-  it('scales points into the box', () => {
-    expect(polyline([[0, 0], [10, 5], [20, 10]], 100, 50)).toBe('0,50 50,25 100,0')
-    expect(polyline([], 100, 50)).toBe('')
-    expect(polyline([[5, 0]], 100, 50)).toBe('0,50')
-  })
-  it('knows when there is nothing to draw', () => {
-    expect(hasData(null)).toBe(false)
-    expect(hasData([{ label: 'x', points: [] }])).toBe(false)
-    expect(hasData([{ label: 'x', points: [[1, 2]] }])).toBe(true)
-  })
-})
-
 describe('formatRelative', () => {
   it('speaks both languages', () => {
     const now = Date.parse('2026-11-28T12:00:00Z')
     expect(formatRelative('2026-11-28T11:55:00Z', 'en', now)).toBe('5 minutes ago')
     expect(formatRelative('2026-11-28T11:55:00Z', 'ja', now)).toBe('5 分前')
     expect(formatRelative(null, 'en', now)).toBe('—')
+  })
+})
+
+describe('numbers, bytes and clock times', () => {
+  it('formats numbers with the decimals their size needs', () => {
+    expect([0, 0.1234, 3.456, 12.34, 1234.5].map((v) => formatNumber(v, 'en'))).toEqual(['0', '0.12', '3.46', '12.3', '1,235'])
+  })
+  it('formats bytes in decimal units', () => {
+    expect(formatBytes(0, 'en')).toBe('0 B')
+    expect(formatBytes(999, 'en')).toBe('999 B')
+    expect(formatBytes(1500, 'en')).toBe('1.5 kB')
+    expect(formatBytes(2_345_678, 'ja')).toBe('2.35 MB')
+    expect(formatBytes(5e18, 'en')).toBe('5,000 PB')
+  })
+  it('formats clock times, with the day for long spans', () => {
+    const at = Date.UTC(2026, 10, 28, 3, 7)
+    expect(formatClock(at, 'en')).toMatch(/\d{2}:07/)
+    expect(formatClock(at, 'en', true)).toMatch(/11\/2[78]/)
   })
 })

@@ -15,12 +15,16 @@ import { Loading } from '../components/Loading.tsx'
 import { PageHeader } from '../components/PageHeader.tsx'
 import { Pagination } from '../components/Pagination.tsx'
 import { ProblemAlert } from '../components/ProblemAlert.tsx'
+import { ProblemList } from '../components/Alerts.tsx'
+import { PeerChips, PeerTable } from '../components/Peers.tsx'
 import { RecentEvents } from '../components/RecentEvents.tsx'
-import { DeleteButton, ToggleButton } from '../components/RowActions.tsx'
+import { DeleteButton, RevocationNote, ToggleButton } from '../components/RowActions.tsx'
 import { EnabledBadge, StatusBadge } from '../components/StatusBadge.tsx'
+import { RangeSelect, TrafficPanel } from '../components/TrafficPanel.tsx'
+import { peersBy } from '../lib/connections.ts'
 import { formatDateTime, formatRelative } from '../lib/format.ts'
 import { formatLabels, parseLabels } from '../lib/labels.ts'
-import { toApiQuery } from '../lib/listQuery.ts'
+import { MAX_LIMIT, toApiQuery } from '../lib/listQuery.ts'
 import { can } from '../lib/permissions.ts'
 import { orgPath } from '../lib/routes.ts'
 
@@ -42,7 +46,14 @@ export function Agents() {
   const org = useOrg()
   const [query, setQuery] = useListQuery()
   const list = useResource(
-    (signal) => unwrap(api.GET('/api/v1/orgs/{org_id}/agents', { params: { path: { org_id: org.id }, query: toApiQuery(query) }, signal })),
+    async (signal) => {
+      const path = { org_id: org.id }
+      const [page, connections] = await Promise.all([
+        unwrap(api.GET('/api/v1/orgs/{org_id}/agents', { params: { path, query: toApiQuery(query) }, signal })),
+        unwrap(api.GET('/api/v1/orgs/{org_id}/status/connections', { params: { path, query: { limit: MAX_LIMIT } }, signal })),
+      ])
+      return { ...page, nodes: peersBy(connections.items, 'agent') }
+    },
     [org.id, location.search],
   )
   const ops = useAgentOps()
@@ -75,6 +86,7 @@ export function Agents() {
                 <th scope="col">{t('field.name')}</th>
                 <th scope="col">{t('field.status')}</th>
                 <th scope="col" class="wide-only">{t('field.version')}</th>
+                <th scope="col">{t('agents.connectedNodes')}</th>
                 <th scope="col" class="wide-only">{t('field.ingressMode')}</th>
                 <th scope="col">{t('field.state')}</th>
                 <th scope="col" class="wide-only">{t('field.lastSeen')}</th>
@@ -87,15 +99,19 @@ export function Agents() {
                   <td>
                     <Link href={orgPath(org.id, 'agents', a.id)}>{a.name}</Link>
                   </td>
-                  <td><StatusBadge status={a.status} detail={a.status_detail} /></td>
+                  <td>
+                    <StatusBadge status={a.status} detail={a.status_detail} />
+                    {a.enabled && a.status !== 'online' && a.status_detail && <span class="hint block">{a.status_detail}</span>}
+                  </td>
                   <td class="wide-only">{a.version ?? '—'}</td>
+                  <td><PeerChips peers={list.data?.nodes.get(a.id)} to="nodes" /></td>
                   <td class="wide-only">{t(`agents.mode.${a.ingress_mode}`)}</td>
                   <td><EnabledBadge enabled={a.enabled} /></td>
                   <td class="wide-only">{formatRelative(a.last_seen_at, locale)}</td>
                   {canToggle && (
                     <td class="row-actions wide-only">
-                      <ToggleButton enabled={a.enabled} name={a.name} run={action.run} busy={action.busy} onToggle={async (on) => { await ops.toggle(a.id, on); list.reload() }} />
-                      {canWrite && <DeleteButton name={a.name} onDelete={() => ops.remove(a.id)} onDone={list.reload} />}
+                      <AgentToggle agent={a} run={action.run} busy={action.busy} onToggle={async (on) => { await ops.toggle(a.id, on); list.reload() }} />
+                      {canWrite && <DeleteButton name={a.name} body={<RevocationNote kind="agent" action="delete" />} onDelete={() => ops.remove(a.id)} onDone={list.reload} />}
                     </td>
                   )}
                 </tr>
@@ -187,35 +203,58 @@ export function AgentNew() {
   )
 }
 
+function AgentToggle({ agent, ...rest }: { agent: Agent; run(fn: () => Promise<unknown>): Promise<boolean>; busy: boolean; onToggle(on: boolean): Promise<unknown> }) {
+  const { t } = useApp()
+  return (
+    <ToggleButton
+      enabled={agent.enabled}
+      name={agent.name}
+      confirmDisable={<RevocationNote kind="agent" action="disable" />}
+      enabledNotice={t('notice.enabledEnroll', { name: agent.name })}
+      {...rest}
+    />
+  )
+}
+
 export function AgentDetail({ params }: PageProps) {
   const { api, t, locale, navigate, notify } = useApp()
   const org = useOrg()
   const ops = useAgentOps()
   const action = useAction()
   const [editing, setEditing] = useState(false)
+  const id = params.id ?? ''
   const agent = useResource(
-    (signal) => unwrap(api.GET('/api/v1/orgs/{org_id}/agents/{agent_id}', { params: { path: { org_id: org.id, agent_id: params.id ?? '' } }, signal })),
-    [org.id, params.id],
+    async (signal) => {
+      const path = { org_id: org.id }
+      const [config, status, connections] = await Promise.all([
+        unwrap(api.GET('/api/v1/orgs/{org_id}/agents/{agent_id}', { params: { path: { ...path, agent_id: id } }, signal })),
+        // One agent's status: the list filtered to it has no id filter, so find it by name.
+        unwrap(api.GET('/api/v1/orgs/{org_id}/status/agents', { params: { path, query: { limit: MAX_LIMIT } }, signal })),
+        unwrap(api.GET('/api/v1/orgs/{org_id}/status/connections', { params: { path, query: { agent_id: id, limit: MAX_LIMIT } }, signal })),
+      ])
+      return { config, status: status.items.find((x) => x.id === id), nodes: peersBy(connections.items, 'agent').get(id) ?? [] }
+    },
+    [org.id, id],
   )
   const services = useResource(
-    (signal) => unwrap(api.GET('/api/v1/orgs/{org_id}/services', { params: { path: { org_id: org.id }, query: { agent_id: params.id ?? '', limit: 200 } }, signal })),
-    [org.id, params.id],
+    (signal) => unwrap(api.GET('/api/v1/orgs/{org_id}/services', { params: { path: { org_id: org.id }, query: { agent_id: id, limit: 200 } }, signal })),
+    [org.id, id],
   )
-  const a = agent.data
-  if (!a) return agent.error ? <ProblemAlert error={agent.error} /> : <Loading />
+  if (!agent.data) return agent.error ? <ProblemAlert error={agent.error} /> : <Loading />
+  const { config: a, status: st, nodes } = agent.data
   const canWrite = can(org.role, 'agents.write')
   return (
     <section>
       <PageHeader title={a.name}>
         {can(org.role, 'agents.toggle') && (
-          <ToggleButton enabled={a.enabled} name={a.name} run={action.run} busy={action.busy} onToggle={async (on) => { await ops.toggle(a.id, on); agent.reload() }} />
+          <AgentToggle agent={a} run={action.run} busy={action.busy} onToggle={async (on) => { await ops.toggle(a.id, on); agent.reload() }} />
         )}
         {canWrite && (
           <>
             <button type="button" aria-expanded={editing} onClick={() => setEditing(!editing)}>
               {t('action.edit')}
             </button>
-            <DeleteButton name={a.name} onDelete={() => ops.remove(a.id)} onDone={() => navigate(orgPath(org.id, 'agents'))} />
+            <DeleteButton name={a.name} body={<RevocationNote kind="agent" action="delete" />} onDelete={() => ops.remove(a.id)} onDone={() => navigate(orgPath(org.id, 'agents'))} />
           </>
         )}
       </PageHeader>
@@ -229,10 +268,18 @@ export function AgentDetail({ params }: PageProps) {
       <dl class="details">
         <dt>{t('field.status')}</dt>
         <dd><StatusBadge status={a.status} /> {a.status_detail}</dd>
+        <dt>{t('field.problems')}</dt>
+        <dd><ProblemList problems={st?.problems ?? []} /></dd>
         <dt>{t('field.state')}</dt>
         <dd><EnabledBadge enabled={a.enabled} /></dd>
         <dt>{t('field.version')}</dt>
-        <dd>{a.version ?? '—'}</dd>
+        <dd>{st?.software ?? a.version ?? '—'}</dd>
+        <dt>{t('field.startedAt')}</dt>
+        <dd>{formatDateTime(st?.started_at, locale)}</dd>
+        <dt>{t('field.snapshotVersion')}</dt>
+        <dd>{st?.snapshot_version ? <code>{st.snapshot_version.slice(0, 12)}</code> : '—'}</dd>
+        <dt>{t('field.channel')}</dt>
+        <dd>{st?.channel_open ? t('field.channelOpen') : t('field.channelClosed')}</dd>
         <dt>{t('field.lastSeen')}</dt>
         <dd>{formatDateTime(a.last_seen_at, locale)}</dd>
         <dt>{t('field.labels')}</dt>
@@ -241,8 +288,6 @@ export function AgentDetail({ params }: PageProps) {
         <dd>
           {t(`agents.mode.${a.ingress_mode}`)} {a.ingress_mode === 'labels' && <LabelChips labels={a.ingress_labels} />}
         </dd>
-        <dt>{t('agents.connectedNodes')}</dt>
-        <dd>{t('agents.connectedUnknown')}</dd>
         <dt>{t('agents.services')}</dt>
         <dd>
           {services.data === undefined
@@ -256,6 +301,13 @@ export function AgentDetail({ params }: PageProps) {
                 ))}
         </dd>
       </dl>
+      <h2>{t('agents.connectedNodes')}</h2>
+      {nodes.length === 0 ? <p>{t('peers.none')}</p> : <PeerTable peers={nodes} to="nodes" caption={t('agents.connectedNodes')} />}
+      <div class="section-head">
+        <h2>{t('dashboard.traffic')}</h2>
+        <RangeSelect />
+      </div>
+      <TrafficPanel heading="chart.byServiceAgent" filter={{ by: 'service', agent_id: a.id }} />
       <EnrollmentPanel target={{ kind: 'agent', id: a.id }} />
       <RecentEvents targetType="agent" targetId={a.id} />
     </section>

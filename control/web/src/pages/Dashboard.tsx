@@ -1,7 +1,8 @@
 import { unwrap } from '../api/client.ts'
-import type { Agent, Node } from '../api/types.ts'
+import type { AgentStatus, NodeStatus } from '../api/types.ts'
 import { useApp, useOrg } from '../app/context.ts'
 import { useResource } from '../app/hooks.ts'
+import { AlertList, StatusCountList } from '../components/Alerts.tsx'
 import { EmptyState } from '../components/EmptyState.tsx'
 import { Link } from '../components/Link.tsx'
 import { Loading } from '../components/Loading.tsx'
@@ -9,13 +10,15 @@ import { PageHeader } from '../components/PageHeader.tsx'
 import { ProblemAlert } from '../components/ProblemAlert.tsx'
 import { RecentEvents } from '../components/RecentEvents.tsx'
 import { StatusBadge } from '../components/StatusBadge.tsx'
-import { TrafficChart } from '../components/TrafficChart.tsx'
+import { StatusEventTable } from '../components/StatusEvents.tsx'
+import { RangeSelect, TrafficPanel } from '../components/TrafficPanel.tsx'
 import { formatRelative } from '../lib/format.ts'
-import { byAttention, countByStatus, STATUSES } from '../lib/status.ts'
+import { MAX_LIMIT } from '../lib/listQuery.ts'
 import { orgPath } from '../lib/routes.ts'
+import { alertsOf, byAttention } from '../lib/status.ts'
 
-const GLANCE = 200
 const SHOWN = 8
+const EVENTS = 8
 
 function useOverview() {
   const { api } = useApp()
@@ -23,58 +26,70 @@ function useOverview() {
   const path = { org_id: org.id }
   return useResource(
     async (signal) => {
-      const [services, enabled, nodes, agents] = await Promise.all([
+      const [services, enabled, summary, nodes, agents] = await Promise.all([
         unwrap(api.GET('/api/v1/orgs/{org_id}/services', { params: { path, query: { limit: 1 } }, signal })),
         unwrap(api.GET('/api/v1/orgs/{org_id}/services', { params: { path, query: { limit: 1, enabled: true } }, signal })),
-        unwrap(api.GET('/api/v1/orgs/{org_id}/nodes', { params: { path, query: { limit: GLANCE } }, signal })),
-        unwrap(api.GET('/api/v1/orgs/{org_id}/agents', { params: { path, query: { limit: GLANCE } }, signal })),
+        unwrap(api.GET('/api/v1/orgs/{org_id}/status', { params: { path }, signal })),
+        unwrap(api.GET('/api/v1/orgs/{org_id}/status/nodes', { params: { path, query: { limit: MAX_LIMIT } }, signal })),
+        unwrap(api.GET('/api/v1/orgs/{org_id}/status/agents', { params: { path, query: { limit: MAX_LIMIT } }, signal })),
       ])
-      return { services: services.total, servicesEnabled: enabled.total, nodes, agents }
+      return { services: services.total, servicesEnabled: enabled.total, summary, nodes, agents }
     },
     [org.id],
   )
 }
 
-function StatusCounts({ items, total }: { items: readonly (Node | Agent)[]; total: number }) {
-  const { t } = useApp()
-  const counts = countByStatus(items)
-  return (
-    <ul class="counts">
-      {STATUSES.filter((s) => counts[s] > 0).map((s) => (
-        <li key={s}>
-          <StatusBadge status={s} /> {counts[s]}
-        </li>
-      ))}
-      {total > items.length && <li class="hint">{t('dashboard.countedOf', { shown: items.length, total })}</li>}
-    </ul>
-  )
-}
-
-function Glance({ title, href, items, total, kind }: { title: string; href: string; items: readonly (Node | Agent)[]; total: number; kind: 'nodes' | 'agents' }) {
+function Glance({ kind, counts, items, total }: { kind: 'nodes' | 'agents'; counts: Parameters<typeof StatusCountList>[0]['counts']; items: readonly (NodeStatus | AgentStatus)[]; total: number }) {
   const { t, locale } = useApp()
   const org = useOrg()
-  const shown = byAttention(items).slice(0, SHOWN)
+  const title = t(kind === 'nodes' ? 'nav.nodes' : 'nav.agents')
   return (
     <section class="panel">
       <h2>
-        <Link href={href}>{title}</Link> <span class="count">{total}</span>
+        <Link href={orgPath(org.id, kind)}>{title}</Link> <span class="count">{total}</span>
       </h2>
       {total === 0 ? (
         <EmptyState title={t(kind === 'nodes' ? 'nodes.empty' : 'agents.empty')} />
       ) : (
         <>
-          <StatusCounts items={items} total={total} />
+          <StatusCountList counts={counts} label={t('dashboard.countsOf', { what: title })} />
           <ul class="glance">
-            {shown.map((x) => (
-              <li key={x.id}>
-                <Link href={orgPath(org.id, kind, x.id)}>{x.name}</Link> <StatusBadge status={x.status} detail={x.status_detail} />
-                {!x.enabled && <span class="hint"> {t('common.disabled')}</span>}
-                <span class="hint"> {t('dashboard.seen', { when: formatRelative(x.last_seen_at, locale) })}</span>
-              </li>
-            ))}
+            {byAttention(items)
+              .slice(0, SHOWN)
+              .map((x) => (
+                <li key={x.id}>
+                  <Link href={orgPath(org.id, kind, x.id)}>{x.name}</Link> <StatusBadge status={x.status} detail={x.status_detail} />
+                  {!x.enabled && <span class="hint"> {t('common.disabled')}</span>}
+                  <span class="hint"> {t('dashboard.seen', { when: formatRelative(x.last_seen_at, locale) })}</span>
+                </li>
+              ))}
           </ul>
         </>
       )}
+    </section>
+  )
+}
+
+function StatusEventsPanel() {
+  const { api, t } = useApp()
+  const org = useOrg()
+  const events = useResource(
+    (signal) => unwrap(api.GET('/api/v1/orgs/{org_id}/status/events', { params: { path: { org_id: org.id }, query: { limit: EVENTS } }, signal })),
+    [org.id],
+  )
+  return (
+    <section class="panel">
+      <h2>{t('events.recent')}</h2>
+      <ProblemAlert error={events.error} stale={events.data !== undefined} />
+      {events.data &&
+        (events.data.items.length === 0 ? (
+          <EmptyState title={t('events.none')}>{t('events.noneWhy')}</EmptyState>
+        ) : (
+          <StatusEventTable events={events.data.items} caption={t('events.recent')} />
+        ))}
+      <p>
+        <Link href={orgPath(org.id, 'monitoring')}>{t('events.all')}</Link>
+      </p>
     </section>
   )
 }
@@ -103,21 +118,23 @@ export function Dashboard() {
                 <p>{t('dashboard.servicesEnabled', { enabled: o.servicesEnabled, disabled: o.services - o.servicesEnabled })}</p>
               )}
             </section>
-            <Glance title={t('nav.nodes')} href={orgPath(org.id, 'nodes')} items={o.nodes.items} total={o.nodes.total} kind="nodes" />
-            <Glance title={t('nav.agents')} href={orgPath(org.id, 'agents')} items={o.agents.items} total={o.agents.total} kind="agents" />
-          </div>
-          <h2>{t('dashboard.traffic')}</h2>
-          <div class="charts">
-            <TrafficChart title={t('chart.requests')} series={null} />
-            <TrafficChart title={t('chart.bandwidth')} series={null} />
+            <Glance kind="nodes" counts={o.summary.nodes} items={o.nodes.items} total={o.nodes.total} />
+            <Glance kind="agents" counts={o.summary.agents} items={o.agents.items} total={o.agents.total} />
           </div>
           <section class="panel">
             <h2>{t('dashboard.alerts')}</h2>
-            <EmptyState title={t('dashboard.noAlerts')}>{t('dashboard.alertsWhy')}</EmptyState>
+            <AlertList alerts={alertsOf(o.nodes.items, o.agents.items)} />
           </section>
-          <RecentEvents />
         </>
       )}
+      <div class="section-head">
+        <h2>{t('dashboard.traffic')}</h2>
+        <RangeSelect />
+      </div>
+      <TrafficPanel heading="chart.byService" filter={{ by: 'service' }} />
+      <TrafficPanel heading="chart.byNode" filter={{ by: 'node' }} />
+      <StatusEventsPanel />
+      <RecentEvents />
     </section>
   )
 }

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks'
 import { unwrap } from '../api/client.ts'
 import { fieldErrors } from '../api/problem.ts'
-import type { EnrollmentTokenCreated, Node, NodeIn } from '../api/types.ts'
+import type { EnrollmentTokenCreated, HealthCheck, Node, NodeIn, NodeStatus } from '../api/types.ts'
 import { useApp, useOrg } from '../app/context.ts'
 import { useAction, useListQuery, useResource } from '../app/hooks.ts'
 import type { PageProps } from '../app/routes.ts'
@@ -15,13 +15,16 @@ import { Loading } from '../components/Loading.tsx'
 import { PageHeader } from '../components/PageHeader.tsx'
 import { Pagination } from '../components/Pagination.tsx'
 import { ProblemAlert } from '../components/ProblemAlert.tsx'
+import { ProblemList } from '../components/Alerts.tsx'
+import { PeerTable } from '../components/Peers.tsx'
 import { RecentEvents } from '../components/RecentEvents.tsx'
-import { DeleteButton, ToggleButton } from '../components/RowActions.tsx'
+import { DeleteButton, RevocationNote, ToggleButton } from '../components/RowActions.tsx'
 import { EnabledBadge, StatusBadge } from '../components/StatusBadge.tsx'
-import { TrafficChart } from '../components/TrafficChart.tsx'
+import { RangeSelect, TrafficPanel } from '../components/TrafficPanel.tsx'
+import { peersBy } from '../lib/connections.ts'
 import { formatDateTime, formatRelative } from '../lib/format.ts'
 import { formatLabels, parseLabels } from '../lib/labels.ts'
-import { toApiQuery } from '../lib/listQuery.ts'
+import { MAX_LIMIT, toApiQuery } from '../lib/listQuery.ts'
 import { can } from '../lib/permissions.ts'
 import { orgPath } from '../lib/routes.ts'
 
@@ -41,7 +44,14 @@ export function Nodes() {
   const org = useOrg()
   const [query, setQuery] = useListQuery()
   const list = useResource(
-    (signal) => unwrap(api.GET('/api/v1/orgs/{org_id}/nodes', { params: { path: { org_id: org.id }, query: toApiQuery(query) }, signal })),
+    async (signal) => {
+      const path = { org_id: org.id }
+      const [page, status] = await Promise.all([
+        unwrap(api.GET('/api/v1/orgs/{org_id}/nodes', { params: { path, query: toApiQuery(query) }, signal })),
+        unwrap(api.GET('/api/v1/orgs/{org_id}/status/nodes', { params: { path, query: { limit: MAX_LIMIT } }, signal })),
+      ])
+      return { ...page, status: new Map(status.items.map((x) => [x.id, x])) }
+    },
     [org.id, location.search],
   )
   const ops = useNodeOps()
@@ -74,33 +84,43 @@ export function Nodes() {
                 <th scope="col">{t('field.name')}</th>
                 <th scope="col">{t('field.status')}</th>
                 <th scope="col" class="wide-only">{t('field.region')}</th>
-                <th scope="col" class="wide-only">{t('field.publicAddress')}</th>
                 <th scope="col" class="wide-only">{t('field.weight')}</th>
+                <th scope="col" class="wide-only">{t('field.software')}</th>
+                <th scope="col">{t('nodes.agentsConnected')}</th>
+                <th scope="col" class="wide-only">{t('readiness.short')}</th>
                 <th scope="col">{t('field.state')}</th>
                 <th scope="col" class="wide-only">{t('field.lastSeen')}</th>
                 {canToggle && <th scope="col" class="wide-only">{t('common.actions')}</th>}
               </tr>
             </thead>
             <tbody>
-              {list.data.items.map((n) => (
+              {list.data.items.map((n) => {
+                const st = list.data?.status.get(n.id)
+                return (
                 <tr key={n.id}>
                   <td>
                     <Link href={orgPath(org.id, 'nodes', n.id)}>{n.name}</Link>
                   </td>
-                  <td><StatusBadge status={n.status} detail={n.status_detail} /></td>
+                  <td>
+                    <StatusBadge status={n.status} detail={n.status_detail} />
+                    {n.enabled && n.status !== 'online' && n.status_detail && <span class="hint block">{n.status_detail}</span>}
+                  </td>
                   <td class="wide-only">{n.region || '—'}</td>
-                  <td class="wide-only">{n.public_address}</td>
                   <td class="wide-only">{n.weight}</td>
+                  <td class="wide-only">{st?.software ?? n.version ?? '—'}</td>
+                  <td>{st && st.channel_open ? st.connections : '—'}</td>
+                  <td class="wide-only"><Verdict check={st?.health_check ?? null} /></td>
                   <td><EnabledBadge enabled={n.enabled} /></td>
                   <td class="wide-only">{formatRelative(n.last_seen_at, locale)}</td>
                   {canToggle && (
                     <td class="row-actions wide-only">
-                      <ToggleButton enabled={n.enabled} name={n.name} run={action.run} busy={action.busy} onToggle={async (on) => { await ops.toggle(n.id, on); list.reload() }} />
-                      {canWrite && <DeleteButton name={n.name} onDelete={() => ops.remove(n.id)} onDone={list.reload} />}
+                      <NodeToggle node={n} run={action.run} busy={action.busy} onToggle={async (on) => { await ops.toggle(n.id, on); list.reload() }} />
+                      {canWrite && <DeleteButton name={n.name} body={<RevocationNote kind="node" action="delete" />} onDelete={() => ops.remove(n.id)} onDone={list.reload} />}
                     </td>
                   )}
                 </tr>
-              ))}
+                )
+              })}
             </tbody>
           </table>
         </div>
@@ -187,31 +207,128 @@ export function NodeNew() {
   )
 }
 
+function NodeToggle({ node, ...rest }: { node: Node; run(fn: () => Promise<unknown>): Promise<boolean>; busy: boolean; onToggle(on: boolean): Promise<unknown> }) {
+  const { t } = useApp()
+  return (
+    <ToggleButton
+      enabled={node.enabled}
+      name={node.name}
+      confirmDisable={<RevocationNote kind="node" action="disable" />}
+      enabledNotice={t('notice.enabledEnroll', { name: node.name })}
+      {...rest}
+    />
+  )
+}
+
+/** A readiness check's verdict as a word with a shape: passing, failing, or not yet judged. */
+function Verdict({ check }: { check: HealthCheck | null }) {
+  const { t } = useApp()
+  if (!check) return <>{t('readiness.none')}</>
+  if (check.ok === null) return <span class="badge status-unknown"><span class="dot" aria-hidden="true" />{t('readiness.pending')}</span>
+  return (
+    <span class={`badge ${check.ok ? 'status-online' : 'status-offline'}`} title={check.detail || undefined}>
+      <span class="dot" aria-hidden="true" />
+      {check.ok ? t('readiness.passing') : t('readiness.failing')}
+    </span>
+  )
+}
+
+/** The control plane's readiness check of this node: what it says, and (admins) its URL. */
+function ReadinessCheck({ node, onChanged }: { node: NodeStatus; onChanged(): void }) {
+  const { api, t, locale, notify } = useApp()
+  const org = useOrg()
+  const check = node.health_check
+  const [url, setUrl] = useState(check?.url ?? '')
+  const action = useAction()
+  const errors = fieldErrors(action.error)
+  const path = { params: { path: { org_id: org.id, node_id: node.id } } }
+  const save = () =>
+    action.run(async () => {
+      await unwrap(api.PUT('/api/v1/orgs/{org_id}/status/nodes/{node_id}/health-check', { ...path, body: { url: url.trim() } }))
+      notify(t('readiness.saved', { name: node.name }))
+      onChanged()
+    })
+  const remove = () =>
+    action.run(async () => {
+      await unwrap(api.DELETE('/api/v1/orgs/{org_id}/status/nodes/{node_id}/health-check', path))
+      setUrl('')
+      notify(t('readiness.removed', { name: node.name }))
+      onChanged()
+    })
+  return (
+    <section class="panel" aria-labelledby="readiness">
+      <h2 id="readiness">{t('readiness.title')}</h2>
+      <p class="hint">{t('readiness.intro')}</p>
+      {check ? (
+        <dl class="details">
+          <dt>{t('readiness.url')}</dt>
+          <dd><code>{check.url}</code></dd>
+          <dt>{t('readiness.result')}</dt>
+          <dd><Verdict check={check} /> {check.detail}</dd>
+          <dt>{t('readiness.checked')}</dt>
+          <dd>{formatDateTime(check.checked_at, locale)}</dd>
+          <dt>{t('readiness.failures')}</dt>
+          <dd>{check.failures}</dd>
+        </dl>
+      ) : (
+        <p>{t('readiness.noneSet')}</p>
+      )}
+      {can(org.role, 'nodes.write') && (
+        <>
+          <ProblemAlert error={action.error} />
+          <Form onSubmit={() => void save()} label={t('readiness.title')}>
+            <TextField id="health_check_url" label={t('readiness.url')} value={url} onValue={setUrl} error={errors.url} hint={t('readiness.urlHint')} required maxLength={300} />
+            <div class="actions">
+              <button type="submit" class="primary" disabled={action.busy}>
+                {check ? t('readiness.replace') : t('readiness.set')}
+              </button>
+              {check && (
+                <button type="button" class="danger-outline" disabled={action.busy} onClick={() => void remove()}>
+                  {t('readiness.remove')}
+                </button>
+              )}
+            </div>
+          </Form>
+        </>
+      )}
+    </section>
+  )
+}
+
 export function NodeDetail({ params }: PageProps) {
   const { api, t, locale, navigate, notify } = useApp()
   const org = useOrg()
   const ops = useNodeOps()
   const action = useAction()
   const [editing, setEditing] = useState(false)
+  const id = params.id ?? ''
   const node = useResource(
-    (signal) => unwrap(api.GET('/api/v1/orgs/{org_id}/nodes/{node_id}', { params: { path: { org_id: org.id, node_id: params.id ?? '' } }, signal })),
-    [org.id, params.id],
+    async (signal) => {
+      const path = { org_id: org.id, node_id: id }
+      const [config, status, connections] = await Promise.all([
+        unwrap(api.GET('/api/v1/orgs/{org_id}/nodes/{node_id}', { params: { path }, signal })),
+        unwrap(api.GET('/api/v1/orgs/{org_id}/status/nodes/{node_id}', { params: { path }, signal })),
+        unwrap(api.GET('/api/v1/orgs/{org_id}/status/connections', { params: { path: { org_id: org.id }, query: { node_id: id, limit: MAX_LIMIT } }, signal })),
+      ])
+      return { config, status, agents: peersBy(connections.items, 'node').get(id) ?? [] }
+    },
+    [org.id, id],
   )
-  const n = node.data
-  if (!n) return node.error ? <ProblemAlert error={node.error} /> : <Loading />
+  if (!node.data) return node.error ? <ProblemAlert error={node.error} /> : <Loading />
+  const { config: n, status: st, agents } = node.data
   const canWrite = can(org.role, 'nodes.write')
   return (
     <section>
       <PageHeader title={n.name}>
         {can(org.role, 'nodes.toggle') && (
-          <ToggleButton enabled={n.enabled} name={n.name} run={action.run} busy={action.busy} onToggle={async (on) => { await ops.toggle(n.id, on); node.reload() }} />
+          <NodeToggle node={n} run={action.run} busy={action.busy} onToggle={async (on) => { await ops.toggle(n.id, on); node.reload() }} />
         )}
         {canWrite && (
           <>
             <button type="button" aria-expanded={editing} onClick={() => setEditing(!editing)}>
               {t('action.edit')}
             </button>
-            <DeleteButton name={n.name} onDelete={() => ops.remove(n.id)} onDone={() => navigate(orgPath(org.id, 'nodes'))} />
+            <DeleteButton name={n.name} body={<RevocationNote kind="node" action="delete" />} onDelete={() => ops.remove(n.id)} onDone={() => navigate(orgPath(org.id, 'nodes'))} />
           </>
         )}
       </PageHeader>
@@ -224,7 +341,9 @@ export function NodeDetail({ params }: PageProps) {
       )}
       <dl class="details">
         <dt>{t('field.status')}</dt>
-        <dd><StatusBadge status={n.status} /> {n.status_detail}</dd>
+        <dd><StatusBadge status={st.status} /> {st.status_detail}</dd>
+        <dt>{t('field.problems')}</dt>
+        <dd><ProblemList problems={st.problems} /></dd>
         <dt>{t('field.state')}</dt>
         <dd><EnabledBadge enabled={n.enabled} /></dd>
         <dt>{t('field.publicAddress')}</dt>
@@ -237,16 +356,25 @@ export function NodeDetail({ params }: PageProps) {
         <dd>{n.weight}</dd>
         <dt>{t('field.labels')}</dt>
         <dd><LabelChips labels={n.labels} /></dd>
-        <dt>{t('field.version')}</dt>
-        <dd>{n.version ?? '—'}</dd>
+        <dt>{t('field.software')}</dt>
+        <dd>{st.software ?? '—'}</dd>
+        <dt>{t('field.startedAt')}</dt>
+        <dd>{formatDateTime(st.started_at, locale)}</dd>
+        <dt>{t('field.snapshotVersion')}</dt>
+        <dd>{st.snapshot_version ? <code>{st.snapshot_version.slice(0, 12)}</code> : '—'}</dd>
+        <dt>{t('field.channel')}</dt>
+        <dd>{st.channel_open ? t('field.channelOpen') : t('field.channelClosed')}</dd>
         <dt>{t('field.lastSeen')}</dt>
-        <dd>{formatDateTime(n.last_seen_at, locale)}</dd>
+        <dd>{formatDateTime(st.last_seen_at, locale)}</dd>
       </dl>
-      <h2>{t('dashboard.traffic')}</h2>
-      <div class="charts">
-        <TrafficChart title={t('chart.requests')} series={null} />
-        <TrafficChart title={t('chart.bandwidth')} series={null} />
+      <h2>{t('nodes.connectedAgents')}</h2>
+      {agents.length === 0 ? <p>{t('peers.none')}</p> : <PeerTable peers={agents} to="agents" caption={t('nodes.connectedAgents')} />}
+      <ReadinessCheck node={st} onChanged={node.reload} />
+      <div class="section-head">
+        <h2>{t('dashboard.traffic')}</h2>
+        <RangeSelect />
       </div>
+      <TrafficPanel heading="chart.byService" filter={{ by: 'service', node_id: n.id }} />
       <EnrollmentPanel target={{ kind: 'node', id: n.id }} />
       <RecentEvents targetType="node" targetId={n.id} />
     </section>

@@ -16,7 +16,7 @@ import { ProblemAlert } from '../components/ProblemAlert.tsx'
 import { RecentEvents } from '../components/RecentEvents.tsx'
 import { DeleteButton, ToggleButton } from '../components/RowActions.tsx'
 import { EnabledBadge } from '../components/StatusBadge.tsx'
-import { TrafficChart } from '../components/TrafficChart.tsx'
+import { RangeSelect, TrafficPanel } from '../components/TrafficPanel.tsx'
 import { formatDateTime } from '../lib/format.ts'
 import { toApiQuery } from '../lib/listQuery.ts'
 import { can } from '../lib/permissions.ts'
@@ -322,11 +322,12 @@ export function ServiceDetail({ params }: PageProps) {
         <dt>{t('field.updated')}</dt>
         <dd>{formatDateTime(s.updated_at, locale)}</dd>
       </dl>
-      <h2>{t('dashboard.traffic')}</h2>
-      <div class="charts">
-        <TrafficChart title={t('chart.requests')} series={null} />
-        <TrafficChart title={t('chart.bandwidth')} series={null} />
+      <div class="section-head">
+        <h2>{t('dashboard.traffic')}</h2>
+        <RangeSelect />
       </div>
+      <TrafficPanel heading="chart.byNode" filter={{ by: 'node', service_id: s.id }} />
+      <TrafficPanel heading="chart.byAgent" filter={{ by: 'agent', service_id: s.id }} />
       <RecentEvents targetType="service" targetId={s.id} />
     </section>
   )
