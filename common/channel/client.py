@@ -98,6 +98,7 @@ class _Ended:
     code: int | None
     reason: str
     opened: bool = False
+    by_us: bool = False  # we closed it (the server broke the protocol, or a bug of ours)
 
 
 class _Closed(Exception):
@@ -170,6 +171,9 @@ class ChannelClient(Generic[C]):
                 extra={"path": path, "error": str(exc)},
             )
             return None
+        except Exception:  # a bug of ours: start without it rather than not at all
+            log.exception("applying the stored snapshot failed", extra={"path": path})
+            return None
         self.running = snapshot
         log.info(
             "configuration restored from the stored snapshot",
@@ -182,8 +186,12 @@ class ChannelClient(Generic[C]):
     async def run(self) -> None:
         """Hold the channel until cancelled: dial, serve, back off, dial again."""
         while True:
-            ended = await self._channel()
-            verdict = classify_close(ended.code)
+            try:
+                ended = await self._channel()
+            except Exception as exc:  # a bug of ours must never take the data plane down
+                log.exception("the control channel failed")
+                ended = _Ended(None, f"internal error: {exc!r}", by_us=True)
+            verdict = classify_close(None if ended.by_us else ended.code)
             delay = self._retry.failed(forbidden=verdict.forbidden)
             refusal, self._refusal = self._refusal, None
             fields: dict[str, Any] = {"control": self.url, "code": ended.code}
@@ -194,6 +202,8 @@ class ChannelClient(Generic[C]):
             if not ended.opened and not verdict.forbidden and self._retry.attempt > 1:
                 level = logging.INFO  # still unreachable: said once already
             what = verdict.what if ended.opened or ended.code else "cannot open the control channel"
+            if ended.by_us:
+                what = "control channel closed"
             log.log(level, what, extra=fields)
             await asyncio.sleep(delay)
 
@@ -233,7 +243,7 @@ class ChannelClient(Generic[C]):
                 group.create_task(self._receive(ws, protocol, handled), name="channel-receive")
                 group.create_task(self._status_loop(ws, interval, handled), name="channel-status")
         except* ChannelProtocolError as group:
-            ended = _Ended(PROTOCOL_ERROR, str(group.exceptions[0]), opened)
+            ended = _Ended(PROTOCOL_ERROR, str(group.exceptions[0]), opened, by_us=True)
         except* TimeoutError:
             ended = _Ended(None, f"no welcome within {HANDSHAKE_TIMEOUT:g} s")
         except* pki.PkiError as group:

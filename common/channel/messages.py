@@ -31,6 +31,7 @@ TIMEOUT = 4408  # no hello in time, or no status for 3 heartbeat intervals
 MAX_ERROR = 4000  # characters of a nack's error (the server's bound)
 MAX_PROBLEM = 200  # characters of one problem in a status message (the server's bound)
 MAX_PROBLEMS = 20
+MAX_PEERS = 1000  # services, and connections, in one status message (the server's bound)
 
 Kind = Literal["ingress", "agent"]
 VERSION_PATTERN = r"^[0-9a-f]{64}$"
@@ -148,7 +149,7 @@ def status(
         "snapshot_version": snapshot_version,
         "software": software,
         "started_at": started_at.isoformat(),
-        "services": services,
-        "connections": connections,
+        "services": services[:MAX_PEERS],
+        "connections": connections[:MAX_PEERS],
         "problems": [problem[:MAX_PROBLEM] for problem in problems[:MAX_PROBLEMS]],
     }

@@ -71,8 +71,17 @@ def snapshot(services: int, issued_at: datetime) -> dict[str, Any]:
             "config": config}  # fmt: skip
 
 
+def no_report() -> StatusParts:
+    return StatusParts()
+
+
 async def run_client(
-    tmp_path: Path, script: Script, until: Callable[[Seen, list[Snapshot[IngressConfig]]], bool]
+    tmp_path: Path,
+    script: Script,
+    until: Callable[[Seen, list[Snapshot[IngressConfig]]], bool],
+    *,
+    report: Callable[[], StatusParts] = no_report,
+    fail_apply: bool = False,
 ) -> tuple[Seen, list[Snapshot[IngressConfig]], ChannelClient[IngressConfig]]:
     seen = Seen()
     applied: list[Snapshot[IngressConfig]] = []
@@ -90,6 +99,8 @@ async def run_client(
         seen.closes.append((ws.close_code, ws.close_reason or ""))
 
     async def apply(received: Snapshot[IngressConfig]) -> None:
+        if fail_apply:
+            raise RuntimeError("a bug")
         applied.append(received)
 
     async with serve(handler, "127.0.0.1", 0, subprotocols=[SUBPROTOCOL]) as server:  # type: ignore[list-item]
@@ -100,12 +111,12 @@ async def run_client(
             kind="ingress",
             model=IngressConfig,
             apply=apply,
-            report=StatusParts,
+            report=report,
             software="kokoa test",
             policy=RetryPolicy(initial=0.01, cap=0.05),
         )
         assert client.url == f"ws://127.0.0.1:{port}/api/v1/channel"
-        async with asyncio.timeout(10), asyncio.TaskGroup() as group:
+        async with asyncio.timeout(30), asyncio.TaskGroup() as group:
             running = group.create_task(client.run())
             while not until(seen, applied):  # noqa: ASYNC110 - plain lists the script fills
                 await asyncio.sleep(0.01)
@@ -188,3 +199,28 @@ async def test_other_closes_are_dialled_again(tmp_path: Path, code: int) -> None
 
     seen, _, _ = await run_client(tmp_path, script, lambda s, a: len(s.hellos) >= 3)
     assert len(seen.hellos) >= 3
+
+
+async def test_bugs_in_apply_and_report_cost_neither_the_channel_nor_the_process(
+    tmp_path: Path,
+) -> None:
+    async def script(ws: ServerConnection, seen: Seen) -> None:
+        await ws.send(welcome())
+        await ws.send(json.dumps(snapshot(1, datetime.now(UTC))))
+
+    def broken() -> StatusParts:
+        raise ZeroDivisionError
+
+    def done(seen: Seen, applied: list[Snapshot[IngressConfig]]) -> bool:
+        return len([m for m in seen.received if m["type"] == "status"]) >= 2
+
+    seen, applied, client = await run_client(tmp_path, script, done, report=broken, fail_apply=True)
+    nack = seen.received[0]
+    assert nack["type"] == "nack" and nack["error"] == "internal error: RuntimeError('a bug')"
+    status = next(m for m in seen.received if m["type"] == "status")
+    assert status["snapshot_version"] is None and status["services"] == []
+    assert "internal error while building the status report" in status["problems"]
+    assert any(
+        p.endswith("refused: internal error: RuntimeError('a bug')") for p in status["problems"]
+    )
+    assert applied == [] and client.running is None and len(seen.hellos) == 1
