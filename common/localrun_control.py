@@ -17,7 +17,7 @@ import os
 import secrets
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -148,8 +148,9 @@ class AdminSession:
             session = cls(client, {"Cookie": cookie, "X-CSRF-Token": info["csrf_token"]})
             try:
                 yield session
-            finally:
-                session.call("POST", "/auth/logout", 204)
+            finally:  # best effort: on Ctrl-C the control plane may be stopping already
+                with suppress(ApiError):
+                    session.call("POST", "/auth/logout", 204)
 
     def call(self, method: str, path: str, expected: int, body: object = None) -> Any:
         try:
