@@ -65,6 +65,9 @@ def configure(
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
+    # httpx logs every request at info (the control plane's readiness checks, every 10 s).
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(numeric, logging.WARNING))
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
