@@ -30,7 +30,8 @@ from pydantic import Field, field_validator, model_validator
 from common.config import Frozen
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
-_SERVICE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
+# The same rule as the ingress's and the control plane's service names (a snapshot names them).
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _HOST_HEADER = re.compile(r"[A-Za-z0-9._~\-\[\]:%!$&'()*+,;=]+")
 
 Scheme = Literal["http", "https", "tcp"]
@@ -103,7 +104,8 @@ class OriginService(Frozen):
     def _check_name(cls, value: str) -> str:
         if not _SERVICE_NAME.fullmatch(value):
             raise ValueError(
-                "letters, digits, '.', '_' and '-', at most 63, starting and ending alphanumeric"
+                "1-63 characters of letters, digits, '.', '_' or '-', starting with a letter or "
+                "digit"
             )
         return value
 

@@ -45,6 +45,8 @@ def test_origins_accepted(origin: str, normalised: str, authority: str, kind: st
         ({"origin": "http://x:0"}, "origin", "port 0"),
         ({"origin": "tcp://x"}, "origin", "needs a port"),
         ({"origin": "http://x", "name": "a b"}, "name", "letters, digits"),
+        ({"origin": "http://x", "name": "-web"}, "name", "starting with a letter or digit"),
+        ({"origin": "http://x", "name": "w" * 64}, "name", "1-63 characters"),
         ({"origin": "http://x", "host_header": "a\r\nb"}, "host_header", "not a valid Host"),
         ({"origin": "http://x", "ca": "/ca.pem"}, "(top level)", "only used with an https"),
         ({"origin": "tcp://x:1", "host_header": "y"}, "(top level)", "meaningless for a tcp"),
@@ -79,3 +81,9 @@ def test_loaded_from_yaml_and_frozen(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="frozen"):
         service.origin = "http://elsewhere"  # type: ignore[misc]
     assert hash(service) == hash(load(path, OriginService))
+
+
+@pytest.mark.parametrize("name", ["web", "web-", "api.v2_", "A" * 63])
+def test_names_the_control_plane_accepts_are_accepted(name: str) -> None:
+    """A snapshot carries the control plane's names: one refused here would nack it whole."""
+    assert parse({"origin": "http://x", "name": name}, OriginService).name == name
