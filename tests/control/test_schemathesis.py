@@ -59,6 +59,7 @@ def _world(base_url: str) -> tuple[str, dict[str, str]]:
         cookie = f"{COOKIE_NAME}={response.cookies[COOKIE_NAME]}"
         client.headers.update({"X-CSRF-Token": login["csrf_token"], "Cookie": cookie})
         token = _post(client, "/me/tokens", {"name": "fuzz"})
+        spare = _post(client, "/me/tokens", {"name": "spare"})  # minted from a session only
         del client.headers["Cookie"]
         client.headers["Authorization"] = f"Bearer {token['token']}"
         org = client.get(API + "/orgs").json()[0]["id"]
@@ -83,7 +84,6 @@ def _world(base_url: str) -> tuple[str, dict[str, str]]:
                 "agent_ids": [agent["id"]],
             },
         )
-        spare = _post(client, "/me/tokens", {"name": "spare"})
         service_token = _post(client, f"{base}/tokens", {"name": "sa", "role": "viewer"})
         invitation = _post(client, f"{base}/invitations", {"role": "viewer"})
         enrollment = _post(client, f"{base}/agents/{agent['id']}/enrollment-tokens", {})
