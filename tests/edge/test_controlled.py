@@ -104,7 +104,7 @@ def test_a_snapshot_becomes_nodes_and_services(tmp_path: Path, pki: Pki) -> None
     ("nodes", "services", "reason"),
     [
         ({"n1": 7844}, {"web": "ftp://127.0.0.1"}, "services.0.origin"),
-        ({"n1": 7844}, {"web-": "http://127.0.0.1:80"}, "services.0.name"),
+        ({"n1": 7844}, {"-web": "http://127.0.0.1:80"}, "services.0.name"),
         ({"n1": 0}, {"web": "http://127.0.0.1:80"}, "ingress.0.address"),
     ],
 )
