@@ -41,6 +41,7 @@ TABLES = {
     "agent_status",
     "agent_connections",
     "traffic_buckets",
+    "public_certificates",
 }
 
 
