@@ -26,6 +26,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from control.auth.oidc_settings import OidcProvider, unique_slugs
+
 # Secrets that appear in our docs and examples: never acceptable in production.
 KNOWN_DEFAULT_SECRETS = frozenset({"", "changeme", "change-me", "secret", "kokoa", "development"})
 MIN_SECRET_LENGTH = 32
@@ -132,6 +134,10 @@ class Settings(BaseSettings):
         default=None,
         description="PEM CA bundle trusted for https health URLs (besides the system's)",
     )
+    # Sign-in with OpenID Connect (docs/control-plane.md, "Sign-in with OpenID Connect").
+    oidc_providers: tuple[OidcProvider, ...] = Field(
+        default=(), description="OpenID providers offered on the sign-in page"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -154,6 +160,11 @@ class Settings(BaseSettings):
     @classmethod
     def _check_public_url(cls, value: str) -> str:
         return _origin_of(value)
+
+    @field_validator("oidc_providers")
+    @classmethod
+    def _check_providers(cls, value: tuple[OidcProvider, ...]) -> tuple[OidcProvider, ...]:
+        return unique_slugs(value)
 
     @field_validator("extra_origins")
     @classmethod

@@ -42,6 +42,7 @@ TABLES = {
     "agent_connections",
     "traffic_buckets",
     "public_certificates",
+    "oidc_identities",
 }
 
 

@@ -11,6 +11,7 @@ from control.db.models.accounts import (
 )
 from control.db.models.audit import AuditEvent
 from control.db.models.enrollment import CertificateAuthority, EnrollmentToken, IssuedCertificate
+from control.db.models.oidc import OidcIdentity
 from control.db.models.public_certificates import PublicCertificate
 from control.db.models.resources import EdgeAgent, IngressNode, Service, ServiceAgent
 from control.db.models.status import (
@@ -34,6 +35,7 @@ __all__ = [
     "IssuedCertificate",
     "Membership",
     "NodeStatus",
+    "OidcIdentity",
     "Organisation",
     "PublicCertificate",
     "Service",
