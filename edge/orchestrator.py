@@ -18,7 +18,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from edge.backoff import BackoffPolicy
+from common.backoff import BackoffPolicy
 from edge.origin_config import OriginService
 from edge.settings import EdgeSettings
 from edge.supervisor import Supervisor

@@ -23,8 +23,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from common.backoff import Backoff, BackoffPolicy
 from common.transport import TransportError
-from edge.backoff import Backoff, BackoffPolicy
 from edge.settings import IngressNode
 from edge.tunnel import Connector, StreamHandler, Tunnel, TunnelOptions, TunnelState, quic_connector
 from edge.tunnel_errors import (

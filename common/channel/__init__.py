@@ -8,17 +8,16 @@ by an earlier run (before the process listens); `run()` keeps the channel for ev
 - `messages`: the frames, read (`parse`, never raising but `ChannelProtocolError`) and built;
 - `snapshot`: the shapes of the two kinds of config, versions, `SnapshotRejected`;
 - `protocol`: the client's phases and decisions (sans-IO);
-- `backoff`: when to dial again;
 - `status`: what a status message reports;
-- `client`: the asyncio shell (websockets).
+- `client`: the asyncio shell (websockets) and when it dials again (`RetryPolicy`, with
+  common/backoff.py).
 
 Nothing here is imported by a standalone (`--control`-less) node or agent.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from common.channel.backoff import RetryPolicy
-from common.channel.client import ChannelClient, channel_url
+from common.channel.client import ChannelClient, RetryPolicy, channel_url
 from common.channel.snapshot import (
     AgentConfig,
     IngressConfig,

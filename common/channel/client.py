@@ -12,7 +12,7 @@ two tasks in one group:
   handled.
 
 However the channel ends, it is dialled again after a backoff with full jitter
-(common/channel/backoff.py); a 4403 (revoked or disabled) is logged as an error and retried
+(common/backoff.py); a 4403 (revoked or disabled) is logged as an error and retried
 with a cap of 5 minutes. Traffic never waits for the channel: it runs on the last snapshot.
 
 `restore()` applies the snapshot an earlier run stored, before the process listens, so that a
@@ -38,8 +38,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.typing import Subprotocol
 
 from common import pki
+from common.backoff import Backoff, BackoffPolicy
 from common.channel import messages
-from common.channel.backoff import Retry, RetryPolicy
 from common.channel.messages import (
     MAX_MESSAGE,
     PATH,
@@ -87,6 +87,27 @@ def channel_url(control_url: str) -> str:
     return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{PATH}"
 
 
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When to dial the control channel again (common/backoff.py): full jitter up to
+    min(cap, initial * 2**n) after the n-th failure in a row, up to `forbidden_cap` after a
+    4403 (revoked or disabled: retrying will not help soon, but an operator may fix it); the
+    sequence starts again once a channel stayed up `reset_after` seconds."""
+
+    initial: float = 0.5
+    cap: float = 30.0
+    forbidden_cap: float = 300.0
+    reset_after: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.initial <= self.cap <= self.forbidden_cap:
+            raise ValueError("need 0 < initial <= cap <= forbidden_cap")
+
+    @property
+    def backoff(self) -> BackoffPolicy:
+        return BackoffPolicy(self.initial, self.cap, 2.0, self.reset_after)
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -130,7 +151,7 @@ class ChannelClient(Generic[C]):
         report: Report,
         software: str,
         ca_file: Path | None = None,
-        policy: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen
+        policy: RetryPolicy = RetryPolicy(),
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = _utcnow,
         rand: Callable[[], float] = random.random,
@@ -145,7 +166,8 @@ class ChannelClient(Generic[C]):
         self._apply: Apply[C] = apply
         self._report = report
         self.software = software
-        self._retry = Retry(policy, clock=clock, rand=rand)
+        self._policy = policy
+        self._retry = Backoff(policy.backoff, clock=clock, rand=rand)
         self._now = now
         self.started_at = now()
         self.running: Snapshot[C] | None = None
@@ -192,7 +214,9 @@ class ChannelClient(Generic[C]):
                 log.exception("the control channel failed")
                 ended = _Ended(None, f"internal error: {exc!r}", by_us=True)
             verdict = classify_close(None if ended.by_us else ended.code)
-            delay = self._retry.failed(forbidden=verdict.forbidden)
+            delay = self._retry.failed(
+                cap=self._policy.forbidden_cap if verdict.forbidden else None
+            )
             refusal, self._refusal = self._refusal, None
             fields: dict[str, Any] = {"control": self.url, "code": ended.code}
             fields |= {"reason": ended.reason, "retry_in": round(delay, 3)}

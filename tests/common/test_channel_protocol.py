@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from common.channel import messages
-from common.channel.backoff import Retry, RetryPolicy
 from common.channel.messages import ChannelProtocolError, SnapshotMessage, parse
 from common.channel.protocol import (
     Challenged,
@@ -194,53 +193,6 @@ def test_judge() -> None:
 def test_close_verdicts(code: int | None, forbidden: bool, level: int) -> None:
     verdict = classify_close(code)
     assert (verdict.forbidden, verdict.level) == (forbidden, level)
-
-
-# ---- retry delays --------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_delays_grow_to_the_cap_with_full_jitter() -> None:
-    clock = Clock()
-    highest = Retry(RetryPolicy(), clock=clock, rand=lambda: 0.999999)
-    ceilings = [round(highest.failed(), 3) for _ in range(9)]
-    assert ceilings == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
-    lowest = Retry(RetryPolicy(), clock=clock, rand=lambda: 0.0)
-    assert lowest.failed() == 0.0  # full jitter: anywhere from 0
-
-
-def test_forbidden_raises_the_cap_to_five_minutes() -> None:
-    retry = Retry(RetryPolicy(), clock=Clock(), rand=lambda: 0.999999)
-    delays = [retry.failed(forbidden=True) for _ in range(12)]
-    assert max(delays) == pytest.approx(300, rel=1e-3)
-    assert delays[-1] == pytest.approx(300, rel=1e-3)
-
-
-def test_a_channel_up_for_reset_after_starts_again() -> None:
-    clock = Clock()
-    retry = Retry(RetryPolicy(reset_after=30), clock=clock, rand=lambda: 0.999999)
-    for _ in range(5):
-        retry.failed()
-    retry.connected()
-    clock.now += 29
-    assert retry.failed() == pytest.approx(16, rel=1e-3)  # not up long enough: keeps growing
-    retry.connected()
-    clock.now += 30
-    assert retry.failed() == pytest.approx(0.5, rel=1e-3)
-
-
-def test_policy_checks() -> None:
-    with pytest.raises(ValueError):
-        RetryPolicy(initial=0)
-    with pytest.raises(ValueError):
-        RetryPolicy(initial=5, cap=1)
 
 
 # ---- decoding snapshots --------------------------------------------------------------------

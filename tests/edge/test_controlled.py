@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
+from common.backoff import BackoffPolicy
 from common.channel import AgentConfig, Snapshot, SnapshotRejected
 from common.config import ConfigError
 from common.wire import Drain
 from edge import controlled
 from edge.app import EdgeApp
-from edge.backoff import BackoffPolicy
 from edge.counters import Counters
 from edge.settings import ControlledEdgeSettings, load_settings
 from edge.supervisor import NodeState, NodeStatus, Supervisor

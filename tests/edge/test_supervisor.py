@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from common.backoff import BackoffPolicy
 from common.pki import TlsFiles
 from common.transport import ConnectionClosed, TunnelConnection
 from common.wire import Drain, ErrorCode
-from edge.backoff import BackoffPolicy
 from edge.settings import IngressNode
 from edge.supervisor import NodeState, NodeStatus, Supervisor
 from tests.edge.agent_support import Pki, fast_connect, make_pki, node, options, refuse, until

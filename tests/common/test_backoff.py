@@ -1,4 +1,5 @@
-"""Backoff with full jitter: bounds, cap, the distribution of delays, resets (a pure core)."""
+"""Backoff with full jitter (common/backoff.py): bounds, cap, the distribution of delays, resets
+— for the agent's tunnels and, through `RetryPolicy`, for the control channel."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.backoff import Backoff, BackoffPolicy
+from common.backoff import Backoff, BackoffPolicy
+from common.channel import RetryPolicy
 
 
 class Clock:
@@ -136,3 +138,64 @@ def test_reset_and_a_new_policy() -> None:
 def test_invalid_policies_are_refused(args: tuple[float, ...]) -> None:
     with pytest.raises(ValueError):
         BackoffPolicy(*args)
+
+
+def test_a_lower_cap_for_one_failure_applies_to_that_delay_only() -> None:
+    backoff = top(BackoffPolicy(1, 60, 2))
+    assert [backoff.failed(cap=3) for _ in range(4)] == [1, 2, 3, 3]
+    assert backoff.failed() == 16  # the sequence went on counting
+
+
+@given(
+    initial=st.floats(0.001, 10),
+    cap=st.floats(0.001, 1000),
+    attempt=st.integers(0, 10**6),
+)
+def test_a_ceiling_never_exceeds_the_cap_given(initial: float, cap: float, attempt: int) -> None:
+    policy = BackoffPolicy(initial, max(initial, 15.0), 2.0)
+    assert 0 < policy.ceiling(attempt, cap) <= cap
+
+
+# ---- the control channel's policy --------------------------------------------------------
+
+
+def channel(policy: RetryPolicy, clock: Clock | None = None) -> Backoff:
+    return Backoff(policy.backoff, clock=clock or Clock(), rand=lambda: 0.999999)
+
+
+def test_channel_delays_grow_to_the_cap_with_full_jitter() -> None:
+    highest = channel(RetryPolicy())
+    ceilings = [round(highest.failed(), 3) for _ in range(9)]
+    assert ceilings == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    lowest = Backoff(RetryPolicy().backoff, clock=Clock(), rand=lambda: 0.0)
+    assert lowest.failed() == 0.0  # full jitter: anywhere from 0
+
+
+def test_a_refused_channel_grows_to_five_minutes() -> None:
+    policy = RetryPolicy()
+    retry = channel(policy)
+    delays = [retry.failed(cap=policy.forbidden_cap) for _ in range(12)]
+    assert delays[:3] == pytest.approx([0.5, 1.0, 2.0], rel=1e-3)  # still exponential
+    assert max(delays) == pytest.approx(300, rel=1e-3)
+    assert delays[-1] == pytest.approx(300, rel=1e-3)
+
+
+def test_a_channel_up_for_reset_after_starts_again() -> None:
+    clock = Clock()
+    retry = channel(RetryPolicy(reset_after=30), clock)
+    for _ in range(5):
+        retry.failed()
+    retry.connected()
+    clock.now += 29
+    assert retry.failed() == pytest.approx(16, rel=1e-3)  # not up long enough: keeps growing
+    retry.connected()
+    clock.now += 30
+    assert retry.failed() == pytest.approx(0.5, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"initial": 0}, {"initial": 5, "cap": 1}, {"cap": 400, "forbidden_cap": 300}]
+)
+def test_invalid_channel_policies_are_refused(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        RetryPolicy(**kwargs)
