@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control.auth.roles import Permission
-from control.db.models import AgentConnection, AuditEvent, EdgeAgent, IngressNode, NodeStatus
+from control.db.models import AgentConnection, AuditEvent, EdgeAgent, IngressNode
 from control.runtime import Runtime
 from control.schemas.audit import AuditEventOut
 from control.schemas.status import (
@@ -120,14 +120,28 @@ def _subject_out(row: Any, state: Any, peers: int) -> NodeStatusOut | AgentStatu
 
 
 async def get_node(db: AsyncSession, ctx: OrgContext, node_id: uuid.UUID) -> NodeStatusOut:
-    ctx.require(Permission.STATUS_READ)
-    async with db.begin():
-        node = await get_scoped(db, IngressNode, ctx.org_id, node_id, what="ingress node")
-        state = await db.get(NodeStatus, node_id)
-        peers = await _peer_counts(db, "node", [node_id])
-    out = _subject_out(node, state, peers.get(node_id, 0))
+    out = await _get_subject(db, ctx, "ingress", node_id)
     assert isinstance(out, NodeStatusOut)
     return out
+
+
+async def get_agent(db: AsyncSession, ctx: OrgContext, agent_id: uuid.UUID) -> AgentStatusOut:
+    out = await _get_subject(db, ctx, "agent", agent_id)
+    assert isinstance(out, AgentStatusOut)
+    return out
+
+
+async def _get_subject(
+    db: AsyncSession, ctx: OrgContext, kind: status.SubjectKind, subject_id: uuid.UUID
+) -> NodeStatusOut | AgentStatusOut:
+    ctx.require(Permission.STATUS_READ)
+    spec = status.KINDS[kind]
+    what = "ingress node" if kind == "ingress" else "edge agent"
+    async with db.begin():
+        row = await get_scoped(db, spec.model, ctx.org_id, subject_id, what=what)
+        state = await db.get(spec.state, subject_id)
+        peers = await _peer_counts(db, spec.side, [subject_id])
+    return _subject_out(row, state, peers.get(subject_id, 0))
 
 
 async def connections(

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.control.certificates_support import TestCA
 from tests.control.helpers import API, check, join, unique
 from tests.control.world import ROLES, Org, build_org, service_body
 
@@ -41,6 +42,10 @@ def _node() -> dict[str, Any]:
     }
 
 
+def _certificate() -> dict[str, Any]:
+    return TestCA().issue(f"{unique('www')}.example.com").body()
+
+
 ORG_OPS: dict[str, Rule] = {
     "get_org": Rule("viewer"),
     "update_org": Rule("owner", body=lambda: {"name": unique("Renamed ")}),
@@ -60,6 +65,11 @@ ORG_OPS: dict[str, Rule] = {
     "delete_service": Rule("operator", fresh="service_id"),
     "enable_service": Rule("operator"),
     "disable_service": Rule("operator"),
+    "list_certificates": Rule("viewer"),
+    "upload_certificate": Rule("operator", body=_certificate),
+    "get_certificate": Rule("viewer"),
+    "replace_certificate": Rule("operator", body=_certificate),
+    "delete_certificate": Rule("operator", fresh="certificate_id"),
     "list_nodes": Rule("viewer"),
     "create_node": Rule("admin", body=_node),
     "get_node": Rule("viewer"),
@@ -86,6 +96,7 @@ ORG_OPS: dict[str, Rule] = {
     "set_node_health_check": Rule("admin", body=lambda: {"url": "http://198.51.100.7:9901/readyz"}),
     "remove_node_health_check": Rule("admin"),
     "list_agent_status": Rule("viewer"),
+    "get_agent_status": Rule("viewer"),
     "list_connections": Rule("viewer"),
     "get_traffic": Rule("viewer"),
     "list_status_events": Rule("viewer"),
@@ -150,6 +161,7 @@ async def fresh(kind: str, org: Org, make_client: Callable[[], httpx.AsyncClient
         "invitation_id": ("invitations", {"role": "viewer"}),
         "token_id": ("tokens", {"name": "t", "role": "viewer"}),
         "service_id": ("services", service_body()),
+        "certificate_id": ("certificates", _certificate()),
         "node_id": ("nodes", _node()),
         "agent_id": ("agents", {"name": unique("agent-")}),
         "enrollment_token_id": (f"agents/{org.ids['agent_id']}/enrollment-tokens", {}),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -123,14 +124,23 @@ async def test_the_sweeper_notices_a_channel_gone_silent(
 ) -> None:
     agent = boss.agent()
     got = enroll(boss, "agent", agent)
-    path = "/agents"
+    path = f"/agents/{agent['id']}"
     async with channel(server, got) as opened:
-        await opened.ws.send(message(opened.snapshot["version"], clock.now.isoformat(), 0))
-        page = await until(boss, path, lambda p: p["items"][0]["status"] == "online")
-        assert page["items"][0]["status"] == "online"
+        version = opened.snapshot["version"]
+        await opened.ws.send(message(version, clock.now.isoformat(), 0))
+        seen = await until(boss, path, lambda s: s["status"] == "online")
+        assert seen["status"] == "online" and seen["channel_open"], seen
+        assert seen["snapshot_version"] == version and seen["software"] == "kokoa 2.0.0"
+        listed = check(boss.client.get(f"{boss.base}/status/agents"), 200)["items"]
+        assert listed == [seen]  # one agent's status is its row of the list
         # The app's clock jumps past 3 heartbeats while the channel stays open (as on a
         # replica that stopped hearing from it): the sweeper, not the channel, says offline.
         clock.advance(seconds=16)
-        page = await until(boss, path, lambda p: p["items"][0]["status"] == "offline")
-        assert page["items"][0]["status"] == "offline"
-        assert page["items"][0]["status_detail"].startswith("no status message since")
+        seen = await until(boss, path, lambda s: s["status"] == "offline")
+        assert seen["status"] == "offline"
+        assert seen["status_detail"].startswith("no status message since")
+    # An id that is no agent of this organisation (a node's, a random one) is not found.
+    for other in (boss.node()["id"], str(uuid.uuid4())):
+        missing = boss.client.get(f"{boss.base}/status/agents/{other}")
+        assert missing.status_code == 404, missing.text
+        assert missing.json()["type"] == "urn:kokoa:problem:not-found", missing.json()

@@ -30,6 +30,7 @@ from control.services import health_checks, status_views, traffic_series
 
 router = APIRouter(prefix="/orgs/{org_id}/status", tags=["status"], responses=error_responses())
 NodeId = Annotated[uuid.UUID, Path(description="ingress node id")]
+AgentId = Annotated[uuid.UUID, Path(description="edge agent id")]
 StatusFilter = Annotated[Status | None, Query(description="only this status")]
 
 
@@ -74,6 +75,11 @@ async def list_agent_status(
     """Edge agents with their status and last status message, by name."""
     result = await status_views.list_subjects(db, ctx, "agent", page, status)
     return to_page(Page[AgentStatusOut], result)
+
+
+@router.get("/agents/{agent_id}")
+async def get_agent_status(ctx: OrgCtx, db: Db, agent_id: AgentId) -> AgentStatusOut:
+    return await status_views.get_agent(db, ctx, agent_id)
 
 
 @router.get("/connections")

@@ -24,7 +24,8 @@ import { RangeSelect, TrafficPanel } from '../components/TrafficPanel.tsx'
 import { peersBy } from '../lib/connections.ts'
 import { formatDateTime, formatRelative } from '../lib/format.ts'
 import { formatLabels, parseLabels } from '../lib/labels.ts'
-import { MAX_LIMIT, toApiQuery } from '../lib/listQuery.ts'
+import { toApiQuery } from '../lib/listQuery.ts'
+import { allPages } from '../lib/pages.ts'
 import { can } from '../lib/permissions.ts'
 import { orgPath } from '../lib/routes.ts'
 
@@ -50,7 +51,7 @@ export function Agents() {
       const path = { org_id: org.id }
       const [page, connections] = await Promise.all([
         unwrap(api.GET('/api/v1/orgs/{org_id}/agents', { params: { path, query: toApiQuery(query) }, signal })),
-        unwrap(api.GET('/api/v1/orgs/{org_id}/status/connections', { params: { path, query: { limit: MAX_LIMIT } }, signal })),
+        allPages((offset, limit) => unwrap(api.GET('/api/v1/orgs/{org_id}/status/connections', { params: { path, query: { limit, offset } }, signal }))),
       ])
       return { ...page, nodes: peersBy(connections.items, 'agent') }
     },
@@ -228,11 +229,10 @@ export function AgentDetail({ params }: PageProps) {
       const path = { org_id: org.id }
       const [config, status, connections] = await Promise.all([
         unwrap(api.GET('/api/v1/orgs/{org_id}/agents/{agent_id}', { params: { path: { ...path, agent_id: id } }, signal })),
-        // One agent's status: the list filtered to it has no id filter, so find it by name.
-        unwrap(api.GET('/api/v1/orgs/{org_id}/status/agents', { params: { path, query: { limit: MAX_LIMIT } }, signal })),
-        unwrap(api.GET('/api/v1/orgs/{org_id}/status/connections', { params: { path, query: { agent_id: id, limit: MAX_LIMIT } }, signal })),
+        unwrap(api.GET('/api/v1/orgs/{org_id}/status/agents/{agent_id}', { params: { path: { ...path, agent_id: id } }, signal })),
+        allPages((offset, limit) => unwrap(api.GET('/api/v1/orgs/{org_id}/status/connections', { params: { path, query: { agent_id: id, limit, offset } }, signal }))),
       ])
-      return { config, status: status.items.find((x) => x.id === id), nodes: peersBy(connections.items, 'agent').get(id) ?? [] }
+      return { config, status, nodes: peersBy(connections.items, 'agent').get(id) ?? [] }
     },
     [org.id, id],
   )

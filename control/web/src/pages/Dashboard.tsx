@@ -13,7 +13,7 @@ import { StatusBadge } from '../components/StatusBadge.tsx'
 import { StatusEventTable } from '../components/StatusEvents.tsx'
 import { RangeSelect, TrafficPanel } from '../components/TrafficPanel.tsx'
 import { formatRelative } from '../lib/format.ts'
-import { MAX_LIMIT } from '../lib/listQuery.ts'
+import { allPages } from '../lib/pages.ts'
 import { orgPath } from '../lib/routes.ts'
 import { alertsOf, byAttention } from '../lib/status.ts'
 
@@ -30,8 +30,8 @@ function useOverview() {
         unwrap(api.GET('/api/v1/orgs/{org_id}/services', { params: { path, query: { limit: 1 } }, signal })),
         unwrap(api.GET('/api/v1/orgs/{org_id}/services', { params: { path, query: { limit: 1, enabled: true } }, signal })),
         unwrap(api.GET('/api/v1/orgs/{org_id}/status', { params: { path }, signal })),
-        unwrap(api.GET('/api/v1/orgs/{org_id}/status/nodes', { params: { path, query: { limit: MAX_LIMIT } }, signal })),
-        unwrap(api.GET('/api/v1/orgs/{org_id}/status/agents', { params: { path, query: { limit: MAX_LIMIT } }, signal })),
+        allPages((offset, limit) => unwrap(api.GET('/api/v1/orgs/{org_id}/status/nodes', { params: { path, query: { limit, offset } }, signal }))),
+        allPages((offset, limit) => unwrap(api.GET('/api/v1/orgs/{org_id}/status/agents', { params: { path, query: { limit, offset } }, signal }))),
       ])
       return { services: services.total, servicesEnabled: enabled.total, summary, nodes, agents }
     },

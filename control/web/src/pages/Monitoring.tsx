@@ -10,7 +10,8 @@ import { Pagination } from '../components/Pagination.tsx'
 import { ProblemAlert } from '../components/ProblemAlert.tsx'
 import { StatusEventTable } from '../components/StatusEvents.tsx'
 import { eventsAuditPath, formatEventsQuery, parseEventsQuery, type EventsQuery } from '../lib/eventsQuery.ts'
-import { DEFAULT_LIMIT, MAX_LIMIT } from '../lib/listQuery.ts'
+import { DEFAULT_LIMIT } from '../lib/listQuery.ts'
+import { allPages } from '../lib/pages.ts'
 import { can } from '../lib/permissions.ts'
 import { alertsOf } from '../lib/status.ts'
 
@@ -24,8 +25,8 @@ export function Monitoring() {
   const subjects = useResource(
     async (signal) => {
       const [nodes, agents] = await Promise.all([
-        unwrap(api.GET('/api/v1/orgs/{org_id}/status/nodes', { params: { path, query: { limit: MAX_LIMIT } }, signal })),
-        unwrap(api.GET('/api/v1/orgs/{org_id}/status/agents', { params: { path, query: { limit: MAX_LIMIT } }, signal })),
+        allPages((offset, limit) => unwrap(api.GET('/api/v1/orgs/{org_id}/status/nodes', { params: { path, query: { limit, offset } }, signal }))),
+        allPages((offset, limit) => unwrap(api.GET('/api/v1/orgs/{org_id}/status/agents', { params: { path, query: { limit, offset } }, signal }))),
       ])
       return { nodes: nodes.items, agents: agents.items }
     },

@@ -24,7 +24,8 @@ import { RangeSelect, TrafficPanel } from '../components/TrafficPanel.tsx'
 import { peersBy } from '../lib/connections.ts'
 import { formatDateTime, formatRelative } from '../lib/format.ts'
 import { formatLabels, parseLabels } from '../lib/labels.ts'
-import { MAX_LIMIT, toApiQuery } from '../lib/listQuery.ts'
+import { toApiQuery } from '../lib/listQuery.ts'
+import { allPages } from '../lib/pages.ts'
 import { can } from '../lib/permissions.ts'
 import { orgPath } from '../lib/routes.ts'
 
@@ -48,7 +49,7 @@ export function Nodes() {
       const path = { org_id: org.id }
       const [page, status] = await Promise.all([
         unwrap(api.GET('/api/v1/orgs/{org_id}/nodes', { params: { path, query: toApiQuery(query) }, signal })),
-        unwrap(api.GET('/api/v1/orgs/{org_id}/status/nodes', { params: { path, query: { limit: MAX_LIMIT } }, signal })),
+        allPages((offset, limit) => unwrap(api.GET('/api/v1/orgs/{org_id}/status/nodes', { params: { path, query: { limit, offset } }, signal }))),
       ])
       return { ...page, status: new Map(status.items.map((x) => [x.id, x])) }
     },
@@ -308,7 +309,7 @@ export function NodeDetail({ params }: PageProps) {
       const [config, status, connections] = await Promise.all([
         unwrap(api.GET('/api/v1/orgs/{org_id}/nodes/{node_id}', { params: { path }, signal })),
         unwrap(api.GET('/api/v1/orgs/{org_id}/status/nodes/{node_id}', { params: { path }, signal })),
-        unwrap(api.GET('/api/v1/orgs/{org_id}/status/connections', { params: { path: { org_id: org.id }, query: { node_id: id, limit: MAX_LIMIT } }, signal })),
+        allPages((offset, limit) => unwrap(api.GET('/api/v1/orgs/{org_id}/status/connections', { params: { path: { org_id: org.id }, query: { node_id: id, limit, offset } }, signal }))),
       ])
       return { config, status, agents: peersBy(connections.items, 'node').get(id) ?? [] }
     },
