@@ -125,7 +125,7 @@ def rekey_command(
 
     old_value = sys.stdin.readline().rstrip("\n")
 
-    async def work(rt: Runtime) -> int:
+    async def work(rt: Runtime) -> tuple[int, int]:
         field = "secret_key" if old_is_secret_key else "ca_key_passphrase"
         old_settings = rt.settings.model_copy(
             update={"ca_key_passphrase": None} | {field: SecretStr(old_value)}
@@ -133,7 +133,8 @@ def rekey_command(
         async with rt.sessionmaker() as db:
             return await rekey(db, ca_passphrase(old_settings), rt.ca.passphrase())
 
-    typer.echo(f"re-encrypted {_run(config, work)} CA key(s)")
+    authorities, public = _run(config, work)
+    typer.echo(f"re-encrypted {authorities} CA key(s) and {public} public certificate key(s)")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ control plane's CA"): stage → wait one certificate lifetime → promote → wa
 - `promote`: "next" becomes "current" (it signs from now on), "current" becomes "previous"
   (still trusted, and its certificates may still renew), an older "previous" is retired.
 - `retire`: "previous" leaves the bundle; its certificates can no longer renew.
-- `rekey`: re-encrypt every stored CA key under a new passphrase (when `ca_key_passphrase`,
-  or the `secret_key` it is derived from, changes); the certificates do not change.
+- `rekey`: re-encrypt every stored CA key, and every public certificate's key (which is kept
+  under the same passphrase: control/services/public_tls.py), under a new passphrase (when
+  `ca_key_passphrase`, or the `secret_key` it is derived from, changes); the certificates do
+  not change.
 
 Each step is one transaction, audited in it (`ca.stage`, `ca.promote`, `ca.retire`,
 `ca.rekey`; the system is the actor: these run from the command line on the server); the slots
@@ -24,7 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control import audit
-from control.ca import decrypt_key, encrypt_key, new_authority_row
+from control.ca import CaError, decrypt_key, encrypt_key, new_authority_row
 from control.db.models import CertificateAuthority
 from control.services.context import Actor
 from control.settings import Settings
@@ -109,19 +111,27 @@ async def _move(db: AsyncSession, source: str, target: str | None, now: datetime
     await db.execute(statement)
 
 
-async def rekey(db: AsyncSession, old: bytes, new: bytes) -> int:
-    """Re-encrypt every stored CA key from passphrase `old` to `new`; returns how many.
+async def rekey(db: AsyncSession, old: bytes, new: bytes) -> tuple[int, int]:
+    """Re-encrypt every stored CA key and public certificate key from passphrase `old` to
+    `new`; returns how many of each.
 
     Raises:
         control.ca.CaError: a key does not decrypt with `old` (nothing is changed then).
     """
+    from control.services.public_certificates import reseal_all
+    from control.services.public_tls import KeyUnreadable
+
     async with db.begin():
         rows = (await db.execute(select(CertificateAuthority))).scalars().all()
         for row in rows:
             row.encrypted_key = encrypt_key(decrypt_key(row.encrypted_key, old), new)
+        try:
+            public = await reseal_all(db, old, new)
+        except KeyUnreadable as exc:
+            raise CaError(str(exc)) from None
         for row in rows:
             _audit(db, "ca.rekey", row.fingerprint)
-    return len(rows)
+    return len(rows), public
 
 
 def _audit(db: AsyncSession, action: str, fingerprint: str) -> None:

@@ -23,6 +23,7 @@ from control.api.routes import (
     agents,
     audit,
     auth,
+    certificates,
     enrollment,
     enrollment_tokens,
     me,
@@ -40,7 +41,7 @@ from control.settings import Settings
 
 API_PREFIX = "/api/v1"
 ROUTERS = (
-    auth, me, orgs, members, tokens, services, nodes, agents, audit,
+    auth, me, orgs, members, tokens, services, certificates, nodes, agents, audit,
     enrollment_tokens, enrollment, status,
 )  # fmt: skip
 VERSION = "1.0.0"

@@ -37,6 +37,8 @@ class Permission(StrEnum):
     TOKENS_MANAGE = "tokens.manage"
     SERVICES_READ = "services.read"
     SERVICES_WRITE = "services.write"
+    CERTIFICATES_READ = "certificates.read"
+    CERTIFICATES_WRITE = "certificates.write"
     NODES_READ = "nodes.read"
     NODES_TOGGLE = "nodes.toggle"
     NODES_WRITE = "nodes.write"
@@ -59,6 +61,8 @@ LEAST_ROLE: dict[Permission, Role] = {
     Permission.TOKENS_MANAGE: Role.ADMIN,
     Permission.SERVICES_READ: Role.VIEWER,
     Permission.SERVICES_WRITE: Role.OPERATOR,
+    Permission.CERTIFICATES_READ: Role.VIEWER,
+    Permission.CERTIFICATES_WRITE: Role.OPERATOR,
     Permission.NODES_READ: Role.VIEWER,
     Permission.NODES_TOGGLE: Role.OPERATOR,
     Permission.NODES_WRITE: Role.ADMIN,

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from cryptography import x509
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -156,6 +157,46 @@ async def _ca_events(settings: Settings) -> list[tuple[str, str]]:
     return [(row.action, row.target_id) for row in rows]
 
 
+async def _public_certificate(settings: Settings, *, store: bool) -> str:
+    """Store an organisation's public certificate with its key sealed under the current
+    passphrase (`store`), or return the stored key unsealed with the current passphrase."""
+    from datetime import UTC, datetime
+
+    from control.db.models import Organisation, PublicCertificate
+    from control.services import public_tls
+    from tests.control.certificates_support import TestCA
+
+    runtime = build_runtime(settings)
+    try:
+        async with runtime.sessionmaker() as db, db.begin():
+            if not store:
+                row = (await db.execute(select(PublicCertificate))).scalar_one()
+                return public_tls.unseal(row.encrypted_key, runtime.ca.passphrase())
+            issued = TestCA().issue("www.example.com")
+            checked = public_tls.inspect(issued.chain, issued.key, datetime.now(UTC))
+            org = Organisation(name="Org")
+            db.add(org)
+            await db.flush()
+            db.add(
+                PublicCertificate(
+                    org_id=org.id,
+                    names=list(checked.names),
+                    chain=checked.chain,
+                    encrypted_key=public_tls.seal(checked.key, runtime.ca.passphrase()),
+                    key_type=checked.key_type,
+                    subject=checked.subject,
+                    issuer=checked.issuer,
+                    serial=checked.serial,
+                    fingerprint=checked.fingerprint,
+                    not_before=checked.not_before,
+                    not_after=checked.not_after,
+                )
+            )
+            return issued.key
+    finally:
+        await runtime.engine.dispose()
+
+
 def test_the_cli_re_encrypts_the_keys_for_a_new_passphrase(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -169,6 +210,7 @@ def test_the_cli_re_encrypts_the_keys_for_a_new_passphrase(
     }
     runner = CliRunner()
     assert runner.invoke(ca_cli.app, ["show"], env=env).exit_code == 0  # made with secret_key
+    key = run_in_thread(_public_certificate(settings, store=True))
     new = env | {"KOKOA_CA_KEY_PASSPHRASE": "a-new-passphrase-for-the-ca-key-0123456789"}
     refused = runner.invoke(ca_cli.app, ["show"], env=new)
     assert refused.exit_code == 1 and "cannot be decrypted" in refused.output
@@ -177,7 +219,11 @@ def test_the_cli_re_encrypts_the_keys_for_a_new_passphrase(
     rekeyed = runner.invoke(
         ca_cli.app, ["rekey", "--old-is-secret-key"], env=new, input=secret + "\n"
     )
-    assert rekeyed.exit_code == 0 and "re-encrypted 1" in rekeyed.output
+    assert rekeyed.exit_code == 0
+    assert "re-encrypted 1 CA key(s) and 1 public certificate key(s)" in rekeyed.output
+    passphrase = SecretStr(new["KOKOA_CA_KEY_PASSPHRASE"])
+    now_sealed = settings.model_copy(update={"ca_key_passphrase": passphrase})
+    assert run_in_thread(_public_certificate(now_sealed, store=False)) == key
     assert runner.invoke(ca_cli.app, ["show"], env=new).exit_code == 0
     assert runner.invoke(ca_cli.app, ["show"], env=env).exit_code == 1  # the old one no more
     assert [action for action, _ in run_in_thread(_ca_events(settings))] == ["ca.rekey"]

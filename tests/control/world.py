@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from tests.control.certificates_support import TestCA
 from tests.control.helpers import API, bearer, check, join, signup, unique
 
 ROLES = ("owner", "admin", "operator", "viewer")
@@ -31,8 +32,8 @@ class Org:
 
 
 async def create_resources(owner: httpx.AsyncClient, org_id: str) -> dict[str, str]:
-    """One agent, node, service, service token, pending invitation and enrollment token;
-    returns their ids."""
+    """One agent, node, service, public certificate, service token, pending invitation and
+    enrollment token; returns their ids."""
     base = f"{API}/orgs/{org_id}"
     agent = check(await owner.post(f"{base}/agents", json={"name": unique("agent-")}), 201)
     node_body = {
@@ -42,6 +43,8 @@ async def create_resources(owner: httpx.AsyncClient, org_id: str) -> dict[str, s
     }
     node = check(await owner.post(f"{base}/nodes", json=node_body), 201)
     service = check(await owner.post(f"{base}/services", json=service_body(agent["id"])), 201)
+    upload = TestCA().issue(service["hostname"]).body()
+    certificate = check(await owner.post(f"{base}/certificates", json=upload), 201)
     token = check(await owner.post(f"{base}/tokens", json={"name": "ci", "role": "viewer"}), 201)
     invitation = check(await owner.post(f"{base}/invitations", json={"role": "viewer"}), 201)
     enrollment = check(await owner.post(f"{base}/agents/{agent['id']}/enrollment-tokens"), 201)
@@ -50,6 +53,7 @@ async def create_resources(owner: httpx.AsyncClient, org_id: str) -> dict[str, s
         "agent_id": agent["id"],
         "node_id": node["id"],
         "service_id": service["id"],
+        "certificate_id": certificate["id"],
         "token_id": token["id"],
         "invitation_id": invitation["id"],
     }
