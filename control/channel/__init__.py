@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from control.channel.changes import ChangeHub
 from control.channel.reports import StatusReports
 from control.channel.route import Channels, router
+from control.channel.snapshots import UnsealedKeys
 from control.runtime import Runtime
 
 __all__ = ["ChangeHub", "install"]
@@ -25,6 +26,7 @@ def install(app: FastAPI, rt: Runtime, *, prefix: str) -> ChangeHub:
     """Mount the channel route on `app`; the returned hub must run for the app's lifetime
     (`async with hub.running(): …` in the lifespan)."""
     hub = ChangeHub(rt.sessionmaker, rt.engine)
-    app.state.channels = Channels(rt, hub, StatusReports(rt))
+    keys = UnsealedKeys(rt.ca.passphrase)
+    app.state.channels = Channels(rt, hub, StatusReports(rt), keys)
     app.include_router(router, prefix=prefix)
     return hub

@@ -31,6 +31,7 @@ from control.channel.messages import (
 )
 from control.channel.reports import StatusReports
 from control.channel.session import Channel
+from control.channel.snapshots import UnsealedKeys
 from control.runtime import Runtime
 from control.services import renewal
 
@@ -47,6 +48,7 @@ class Channels:
     rt: Runtime
     hub: ChangeHub
     reports: StatusReports
+    keys: UnsealedKeys  # public certificates' keys, decrypted once for every channel
 
 
 @router.websocket("/channel")
@@ -65,7 +67,9 @@ async def channel(websocket: WebSocket) -> None:
         ip = websocket.client.host if websocket.client else None
         peer = await authenticate(channels.rt, nonce, hello, ip)
         channels.reports.opened(peer)
-        await Channel(websocket, channels.rt, channels.hub, channels.reports, peer).run()
+        await Channel(
+            websocket, channels.rt, channels.hub, channels.reports, peer, channels.keys
+        ).run()
     except* ChannelClosing as group:
         closing = group.exceptions[0]
         assert isinstance(closing, ChannelClosing)

@@ -44,9 +44,16 @@ MISSED_HEARTBEATS = 3
 
 class Channel:
     def __init__(
-        self, ws: WebSocket, rt: Runtime, hub: ChangeHub, reports: StatusReports, peer: Peer
+        self,
+        ws: WebSocket,
+        rt: Runtime,
+        hub: ChangeHub,
+        reports: StatusReports,
+        peer: Peer,
+        keys: snapshots.UnsealedKeys,
     ) -> None:
         self.ws, self.rt, self.hub, self.reports, self.peer = ws, rt, hub, reports, peer
+        self.keys = keys
         self.interval = rt.settings.channel_heartbeat_interval
         self.sent: str | None = None  # version of the last snapshot sent
         self.acked: str | None = None
@@ -78,7 +85,7 @@ class Channel:
                     "refused", "the certificate has expired: reconnect with the renewed one"
                 )
             if isinstance(row, IngressNode):
-                return await snapshots.ingress_config(db, row, now)
+                return await snapshots.ingress_config(db, row, now, self.keys)
             return await snapshots.agent_config(db, row)
 
     async def _subject(self, db: AsyncSession) -> IngressNode | EdgeAgent:

@@ -8,21 +8,40 @@ same on every replica for the same content.
 `SNAPSHOT_COLUMNS` names the columns the builders read: a committed change to one of them (or a
 new or deleted row of these tables) is what wakes the channels (control/channel/changes.py).
 Keep it next to the builders: a field added to a snapshot must be added there too.
+
+An ingress node's config carries the public (HTTPS) certificates of its organisation that
+cover the host names it routes, **with their private keys in clear PEM**: the channel is a
+WebSocket over TLS to a node that proved its enrolled key, and the node keeps the snapshot in
+a 0600 file of its 0700 state directory. Keys are decrypted through `UnsealedKeys` (PBKDF2
+costs ~80 ms a key, so each is decrypted once per app, in a worker thread).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import uuid
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from control.db.models import EdgeAgent, IngressNode, IssuedCertificate, Service, ServiceAgent
+from control.db.models import (
+    EdgeAgent,
+    IngressNode,
+    IssuedCertificate,
+    PublicCertificate,
+    Service,
+    ServiceAgent,
+)
+from control.services import public_tls
+
+log = logging.getLogger(__name__)
 
 Config = dict[str, Any]
 M = TypeVar("M", Service, IngressNode, EdgeAgent)
@@ -34,9 +53,43 @@ SNAPSHOT_COLUMNS: Mapping[type, frozenset[str]] = {
     IngressNode: frozenset({"org_id", "name", "tunnel_address", "labels", "enabled"}),
     EdgeAgent: frozenset({"org_id", "name", "enabled", "ingress_mode", "ingress_labels"}),
     IssuedCertificate: frozenset({"revoked_at", "not_after", "subject_id", "kind"}),
+    PublicCertificate: frozenset(
+        {"org_id", "names", "chain", "encrypted_key", "not_before", "not_after"}
+    ),
 }
-# A new certificate is in no snapshot (only revoked ones are); new rows of the others are.
-INSERTS_MATTER: frozenset[type] = frozenset({Service, ServiceAgent, IngressNode, EdgeAgent})
+# A new certificate is in no snapshot (only revoked ones are); new rows of the others are,
+# public certificates included.
+INSERTS_MATTER: frozenset[type] = frozenset(
+    {Service, ServiceAgent, IngressNode, EdgeAgent, PublicCertificate}
+)
+KEY_CACHE = 1024  # decrypted public certificate keys kept by one app
+
+
+class UnsealedKeys:
+    """Public certificates' keys decrypted once and kept (by their encrypted form, so a
+    replaced key or a `ca rekey` is a miss), at most `size` of them, the least recently used
+    dropped first. One per app (control/channel/route.py), never module-level."""
+
+    def __init__(self, passphrase: Callable[[], bytes], size: int = KEY_CACHE) -> None:
+        self._passphrase = passphrase
+        self._size = size
+        self._keys: OrderedDict[str, str] = OrderedDict()
+
+    async def unseal(self, sealed: str) -> str:
+        """The PEM of the key `sealed` holds.
+
+        Raises:
+            public_tls.KeyUnreadable: it does not decrypt with the configured passphrase.
+        """
+        plain = self._keys.get(sealed)
+        if plain is None:
+            plain = await asyncio.to_thread(public_tls.unseal, sealed, self._passphrase())
+            self._keys[sealed] = plain
+            while len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+        else:
+            self._keys.move_to_end(sealed)
+        return plain
 
 
 def canonical(config: Config) -> bytes:
@@ -75,9 +128,12 @@ def host_of(address: str) -> str:
     return address.rpartition(":")[0].removeprefix("[").removesuffix("]")
 
 
-async def ingress_config(db: AsyncSession, node: IngressNode, now: datetime) -> Config:
+async def ingress_config(
+    db: AsyncSession, node: IngressNode, now: datetime, keys: UnsealedKeys
+) -> Config:
     """The config of ingress `node`: its organisation's enabled services, each with the
-    enabled agents that serve it and may use this node, and the agents' revocations."""
+    enabled agents that serve it and may use this node, the agents' revocations, and the
+    public certificates for the services' host names (`certificates_for`)."""
     org = node.org_id
     agents = await _enabled(db, EdgeAgent, org)
     usable = {agent.id for agent in agents if may_use(agent, node)}
@@ -99,6 +155,9 @@ async def ingress_config(db: AsyncSession, node: IngressNode, now: datetime) -> 
             for service in services
         ],
         "revoked": await _revoked(db, org, now),
+        "certificates": await _certificates(
+            db, org, [service.hostname for service in services], now, keys
+        ),
     }
 
 
@@ -184,3 +243,47 @@ async def _revoked(db: AsyncSession, org_id: uuid.UUID, now: datetime) -> Config
         if not enabled:  # None: deleted
             identities.add(identity(org_id, subject_id))
     return {"serials": sorted(serials), "identities": sorted(identities)}
+
+
+def certificates_for(
+    hosts: Iterable[str], certificates: Iterable[PublicCertificate], now: datetime
+) -> list[PublicCertificate]:
+    """Of `certificates`, those a node routing `hosts` may serve: unexpired, with a name that
+    covers a host name routed there (`public_tls.serves`). In the order a node prefers them
+    for one name (it takes the first: ingress/public/tls.py): valid now before not yet valid,
+    then the one valid the longest, then by id (the same on every replica)."""
+    wanted = sorted(set(hosts))
+    chosen = [
+        row
+        for row in certificates
+        if row.not_after > now
+        and any(public_tls.serves(name, host) for name in row.names for host in wanted)
+    ]
+    chosen.sort(key=lambda row: str(row.id))
+    chosen.sort(key=lambda row: row.not_after, reverse=True)
+    chosen.sort(key=lambda row: row.not_before > now)
+    return chosen
+
+
+async def _certificates(
+    db: AsyncSession, org_id: uuid.UUID, hosts: list[str], now: datetime, keys: UnsealedKeys
+) -> list[Config]:
+    query = select(PublicCertificate).where(PublicCertificate.org_id == org_id)
+    rows = (await db.execute(query)).scalars().all()
+    found = []
+    for row in certificates_for(hosts, rows, now):
+        try:
+            key = await keys.unseal(row.encrypted_key)
+        except public_tls.KeyUnreadable as exc:  # left out; the others still go
+            log.error("public certificate %s left out of snapshots: %s", row.id, exc)
+            continue
+        found.append(
+            {
+                "id": str(row.id),
+                "names": list(row.names),
+                "not_after": row.not_after.isoformat(),
+                "chain": row.chain,
+                "key": key,
+            }
+        )
+    return found

@@ -38,6 +38,7 @@ import uvicorn
 import yaml
 
 from common.localrun import LOOPBACK, free_port
+from control.ca import ca_passphrase
 from control.channel import snapshots
 from control.db.engine import create_engine, create_sessionmaker
 from control.db.models import EdgeAgent, IngressNode
@@ -157,7 +158,8 @@ class Live:
                     if kind == "ingress":
                         node = await db.get(IngressNode, subject)
                         assert node is not None
-                        config = await snapshots.ingress_config(db, node, datetime.now(UTC))
+                        keys = snapshots.UnsealedKeys(lambda: ca_passphrase(self.cp.settings))
+                        config = await snapshots.ingress_config(db, node, datetime.now(UTC), keys)
                     else:
                         agent = await db.get(EdgeAgent, subject)
                         assert agent is not None

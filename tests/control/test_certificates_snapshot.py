@@ -1,0 +1,168 @@
+"""Public certificates in ingress snapshots: which certificate serves which routed host name
+(pure), and over a real channel (uvicorn + websockets, SQLite and PostgreSQL) that a node gets
+exactly its organisation's certificates for the host names it routes, with their keys, and a
+new snapshot when one is uploaded, replaced or deleted."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi import FastAPI
+
+from control.channel.snapshots import certificates_for
+from control.db.models import PublicCertificate
+from control.services.public_tls import serves
+from tests.control.certificates_support import TestCA
+from tests.control.enroll_support import Owner, owner
+from tests.control.helpers import check, unique
+from tests.control.server import serve
+from tests.control.test_channel import channel, enroll, service
+
+PROPAGATION = 2.0  # seconds: a change reaches an open channel within this (issue 4)
+
+
+@pytest.mark.parametrize(
+    ("name", "host", "expected"),
+    [
+        ("a.example.com", "a.example.com", True),
+        ("a.example.com", "b.example.com", False),
+        ("*.example.com", "a.example.com", True),
+        ("*.example.com", "example.com", False),
+        ("*.example.com", "a.b.example.com", False),  # TLS: one label only
+        ("a.example.com", "*.example.com", True),  # routed there, and covered
+        ("a.b.example.com", "*.example.com", True),  # routing's wildcard: any depth
+        ("*.example.com", "*.example.com", True),
+        ("*.b.example.com", "*.example.com", True),
+        ("example.com", "*.example.com", False),
+        ("*.com", "*.example.com", False),
+        ("a.badexample.com", "*.example.com", False),
+        ("*.example.com", "*.b.example.com", False),  # covers b.example.com, not below it
+    ],
+)
+def test_which_certificate_name_serves_which_routed_host(
+    name: str, host: str, expected: bool
+) -> None:
+    assert serves(name, host) is expected
+
+
+def test_unexpired_certificates_in_the_order_a_node_prefers_them() -> None:
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+
+    def row(names: list[str], starts: int, ends: int) -> PublicCertificate:
+        return PublicCertificate(
+            id=uuid.uuid4(),
+            names=names,
+            not_before=now + timedelta(days=starts),
+            not_after=now + timedelta(days=ends),
+        )
+
+    short = row(["a.example.com"], -10, 20)
+    long = row(["a.example.com", "b.example.com"], -10, 80)
+    staged = row(["a.example.com"], 5, 300)  # not yet valid: last
+    wildcard = row(["*.example.com"], -10, 50)
+    expired = row(["a.example.com"], -90, -1)
+    unrelated = row(["a.example.org"], -10, 50)
+    chosen = certificates_for(
+        ["a.example.com"], [short, staged, expired, unrelated, wildcard, long], now
+    )
+    assert chosen == [long, wildcard, short, staged]
+
+
+@pytest.fixture
+def server(app: FastAPI) -> Iterator[str]:
+    with serve(app) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def boss(server: str) -> Iterator[Owner]:
+    found = owner(server)
+    yield found
+    found.client.close()
+
+
+def upload(boss: Owner, *names: str, ca: TestCA | None = None) -> tuple[dict[str, str], str]:
+    """(the API's view of a new certificate for `names`, its key PEM)."""
+    issued = (ca or TestCA()).issue(*names)
+    made = check(boss.client.post(f"{boss.base}/certificates", json=issued.body()), 201)
+    return made, issued.key
+
+
+@pytest.mark.parametrize("settings_overrides", [{"open_signup": True}])
+async def test_a_node_gets_its_organisations_certificates_for_its_host_names(
+    server: str, boss: Owner
+) -> None:
+    other = owner(server)
+    try:
+        suffix = unique("z")
+        web = service(boss, hostname=f"web.{suffix}.example.com")
+        service(boss, hostname=f"*.apps.{suffix}.example.com")
+        service(boss, hostname=f"off.{suffix}.example.com", enabled=False)
+        exact, exact_key = upload(boss, web["hostname"])
+        wild, _ = upload(boss, f"*.{suffix}.example.com")
+        deep, _ = upload(boss, f"x.y.apps.{suffix}.example.com")  # under the wildcard service
+        upload(boss, f"off.{suffix}.example.com")  # its service is disabled
+        upload(boss, f"shop.{suffix}.example.org")  # no service
+        theirs, _ = upload(other, web["hostname"])  # another org's, for our host name
+        node = enroll(boss, "ingress", boss.node())
+        async with channel(server, node) as opened:
+            config = opened.config
+        by_id = {item["id"]: item for item in config["certificates"]}
+        assert set(by_id) == {exact["id"], wild["id"], deep["id"]}
+        assert theirs["id"] not in json.dumps(config)
+        sent = by_id[exact["id"]]
+        assert sent == {
+            "id": exact["id"],
+            "names": [web["hostname"]],
+            "not_after": sent["not_after"],
+            "chain": exact["chain"],
+            "key": exact_key,
+        }
+        assert datetime.fromisoformat(sent["not_after"]) == datetime.fromisoformat(
+            exact["not_after"].replace("Z", "+00:00")
+        )
+        # The other organisation's node gets its own, never ours.
+        their_node = enroll(other, "ingress", other.node())
+        async with channel(server, their_node) as opened:
+            assert [item["id"] for item in opened.config["certificates"]] == []  # no service
+    finally:
+        other.client.close()
+
+
+async def test_upload_replace_and_delete_reach_an_open_channel(server: str, boss: Owner) -> None:
+    web = service(boss)
+    node = enroll(boss, "ingress", boss.node())
+    async with channel(server, node) as opened:
+        assert opened.config["certificates"] == []
+        ca = TestCA()
+        made, key = upload(boss, web["hostname"], ca=ca)
+        snapshot = await opened.next_snapshot(within=PROPAGATION)
+        assert [(c["id"], c["key"]) for c in snapshot["config"]["certificates"]] == [
+            (made["id"], key)
+        ]
+        renewed = ca.issue(web["hostname"], f"www.{web['hostname']}")
+        url = f"{boss.base}/certificates/{made['id']}"
+        check(boss.client.put(url, json=renewed.body()), 200)
+        snapshot = await opened.next_snapshot(within=PROPAGATION)
+        (sent,) = snapshot["config"]["certificates"]
+        assert (sent["chain"], sent["key"]) == (renewed.chain, renewed.key)
+        # Renaming the service away from the certificate's names drops it, and back.
+        check(
+            boss.client.patch(
+                f"{boss.base}/services/{web['id']}", json={"hostname": unique("h") + ".example.net"}
+            ),
+            200,
+        )
+        snapshot = await opened.next_snapshot(within=PROPAGATION)
+        assert snapshot["config"]["certificates"] == []
+        body = {"hostname": web["hostname"]}
+        check(boss.client.patch(f"{boss.base}/services/{web['id']}", json=body), 200)
+        snapshot = await opened.next_snapshot(within=PROPAGATION)
+        assert len(snapshot["config"]["certificates"]) == 1
+        check(boss.client.delete(url), 204)
+        snapshot = await opened.next_snapshot(within=PROPAGATION)
+        assert snapshot["config"]["certificates"] == []
