@@ -15,14 +15,17 @@ SIGTERM/SIGINT: DRAIN to every agent, drain the public listeners for `drain_grac
 (no new connections; requests in flight finish), close the agent connections with SHUTDOWN,
 stop the admin listener, exit 0.
 
-Control mode (`control` given, docs/enrollment.md): the services and the revoked agent
-certificates come from the control plane's snapshots (ingress/controlled.py), the rest from
-the file. Before listening, the snapshot stored by the last run is applied (so a restart while
-the control plane is down serves at once); without one the node starts with no service and is
-not ready until the first snapshot. The control channel (common/channel) and the certificate
-renewal then run in the node's task group. A snapshot goes through the same swap as SIGHUP,
-then every agent whose certificate it revokes is disconnected at once; a SIGHUP keeps the
-snapshot's services and revocations.
+Control mode (`control` given, docs/enrollment.md): the services, the revoked agent
+certificates and HTTPS certificates come from the control plane's snapshots
+(ingress/controlled.py), the rest from the file (its HTTPS certificates too: served beside the
+snapshot's, which win for a name both cover). Before listening, the snapshot stored by the last
+run is applied (so a restart while the control plane is down serves at once); without one the
+node starts with no service and is not ready until the first snapshot. The control channel
+(common/channel) and the certificate renewal then run in the node's task group. A snapshot goes
+through the same swap as SIGHUP, then every agent whose certificate it revokes is disconnected
+at once, and its HTTPS certificates (loaded before anything is swapped: one that does not load
+refuses the snapshot) serve the next handshakes; a SIGHUP keeps the snapshot's services,
+revocations and certificates.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from ingress.agents import AgentPool
 from ingress.metrics import IngressMetrics
 from ingress.node import Node, Snapshot, pin_running, restart_needed
 from ingress.public.server import PublicServer
-from ingress.public.tls import SniCertificates
+from ingress.public.tls import Loaded, SniCertificates
 from ingress.settings import (
     CertificatePair,
     IngressSettings,
@@ -88,6 +91,7 @@ class IngressApp:
         self._servers: dict[str, asyncio.Server] = {}
         self._ports: dict[str, int] = {}
         self._sni: SniCertificates | None = None
+        self._issued_tls = Loaded()  # the snapshot's HTTPS certificates, loaded
         self._admin: AdminServer | None = None
         self._stop = asyncio.Event()
 
@@ -136,7 +140,7 @@ class IngressApp:
         )
         self._ports["tunnel"] = self._quic.port
         if settings.https is not None:
-            self._sni = SniCertificates(_pairs(settings.https.certificates))
+            self._sni = SniCertificates(_pairs(settings.https.certificates), self._issued_tls)
             await self._listen("https", settings.https, self._sni, None)
         if settings.http is not None:
             await self._listen("http", settings.http, None, self._ports.get("https"))
@@ -217,7 +221,8 @@ class IngressApp:
             new = load_settings(self._config, self._overlay, controlled=controlled_mode)
             if controlled_mode:  # the services come from the control plane's snapshot
                 new = with_services(new, [s.model_dump() for s in old.services])
-            snapshot = Snapshot.build(pin_running(old, new), self.node.snapshot.revoked)
+            current = self.node.snapshot
+            snapshot = Snapshot.build(pin_running(old, new), current.revoked, current.certificates)
             if self._sni is not None and new.https is not None:
                 self._sni.update(_pairs(new.https.certificates))
         except (ConfigError, ValueError, OSError) as exc:
@@ -255,20 +260,29 @@ class IngressApp:
         )
 
     async def apply_snapshot(self, received: Received[IngressConfig]) -> None:
-        """Swap in the services and revocations of a snapshot from the control plane.
+        """Swap in the services, revocations and HTTPS certificates of a snapshot from the
+        control plane.
 
         Raises:
-            SnapshotRejected: it does not validate; the running configuration stays.
+            SnapshotRejected: it does not validate, or a certificate does not load; the
+                running configuration stays.
         """
         from ingress import controlled
 
         config = received.config
         snapshot = controlled.build(self.node.settings(), config)
-        self.node.swap(snapshot)
+        issued = self._issued_tls
+        if snapshot.certificates != self.node.snapshot.certificates:
+            issued = controlled.load_certificates(snapshot)
+        self.node.swap(snapshot)  # from here on nothing can fail: no await until the end
+        self._issued_tls = issued
+        if self._sni is not None:
+            self._sni.install(issued)
         self.tunnel.revoke()
         self.tunnel.reconfigure()
         revoked = len(snapshot.revoked.serials)
         fields = {"version": received.version, "services": len(config.services)}
+        fields |= {"certificates": len(snapshot.certificates)}
         log.info("snapshot applied", extra=fields | {"revoked_serials": revoked})
 
     def status_report(self) -> StatusParts:

@@ -1,12 +1,16 @@
 """An ingress node in control mode (`kokoa ingress run --control URL`): the control plane's
-snapshots decide its services and the agent certificates it refuses; its file decides the rest
-(listeners, limits, logs; docs/enrollment.md).
+snapshots decide its services, the agent certificates it refuses and HTTPS certificates it
+serves (with the file's); its file decides the rest (listeners, limits, logs;
+docs/enrollment.md).
 
 - `build(settings, config)`: the node's next `Snapshot` — the file's settings with the
-  snapshot's services, validated exactly as a file's would be, and its revocations. Anything
-  invalid (a bad host name, two services on one route, a serial that is not hex) refuses the
-  whole snapshot with `SnapshotRejected`: the control plane gets a nack, the node keeps what it
-  runs.
+  snapshot's services, validated exactly as a file's would be, its revocations and its
+  certificates. Anything invalid (a bad host name, two services on one route, a serial that is
+  not hex) refuses the whole snapshot with `SnapshotRejected`: the control plane gets a nack,
+  the node keeps what it runs.
+- `load_certificates(snapshot)`: the snapshot's HTTPS certificates loaded for SNI; one that
+  does not load (not PEM, no DNS name, a key that does not match) refuses the whole snapshot
+  the same way.
 - `report(…)`: the node's part of a status message: per-service counters and the agents
   connected now.
 """
@@ -22,6 +26,7 @@ from common.config import ConfigError
 from ingress.control_stream import AgentSession
 from ingress.metrics import IngressMetrics
 from ingress.node import Revocations, Snapshot
+from ingress.public.tls import Issued, Loaded, load_issued
 from ingress.settings import IngressSettings, with_services
 
 
@@ -49,15 +54,37 @@ def revocations(config: IngressConfig) -> Revocations:
     return Revocations(revoked.serial_numbers(), frozenset(revoked.identities))
 
 
+def certificates(config: IngressConfig) -> tuple[Issued, ...]:
+    """The HTTPS certificates of `config`, each labelled as a nack names it."""
+    return tuple(
+        Issued(f"certificates.{index} ({item.id})", item.chain, item.key)
+        for index, item in enumerate(config.certificates)
+    )
+
+
+def load_certificates(snapshot: Snapshot) -> Loaded:
+    """The snapshot's HTTPS certificates, loaded for the listener's SNI table.
+
+    Raises:
+        SnapshotRejected: one is not a PEM certificate with DNS names, or its key does not
+            load or match it (named by its place and id).
+    """
+    try:
+        return load_issued(snapshot.certificates)
+    except (ValueError, OSError) as exc:  # ssl.SSLError is an OSError
+        raise SnapshotRejected(str(exc)) from None
+
+
 def build(settings: IngressSettings, config: IngressConfig) -> Snapshot:
-    """`settings` with the services and revocations of `config`, ready to swap in.
+    """`settings` with the services, revocations and certificates of `config`, ready to swap
+    in (the certificates still to load: `load_certificates`).
 
     Raises:
         SnapshotRejected: the services do not validate (each problem named).
     """
     try:
         new = with_services(settings, service_entries(config))
-        return Snapshot.build(new, revocations(config))
+        return Snapshot.build(new, revocations(config), certificates(config))
     except ConfigError as exc:
         raise SnapshotRejected("; ".join(f"{f}: {r}" for f, r in exc.problems)) from None
     except ValueError as exc:  # two services claim one host and path prefix

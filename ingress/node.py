@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from common.transport import PeerIdentity
 from ingress.agents import AgentPool, Lease
 from ingress.public.limits import HttpLimits
+from ingress.public.tls import Issued
 from ingress.routing import Route, RoutingTable
 from ingress.settings import IngressSettings
 
@@ -41,9 +42,15 @@ class Snapshot:
     table: RoutingTable
     limits: HttpLimits
     revoked: Revocations = Revocations()
+    certificates: tuple[Issued, ...] = ()  # the control plane's HTTPS certificates
 
     @classmethod
-    def build(cls, settings: IngressSettings, revoked: Revocations = Revocations()) -> Snapshot:
+    def build(
+        cls,
+        settings: IngressSettings,
+        revoked: Revocations = Revocations(),
+        certificates: tuple[Issued, ...] = (),
+    ) -> Snapshot:
         """Derive the routing table and HTTP limits.
 
         Raises:
@@ -57,7 +64,7 @@ class Snapshot:
             max_head_size=limits.max_head_size,
             response_head_timeout=limits.response_head_timeout,
         )
-        return cls(settings, RoutingTable.build(settings.services), http, revoked)
+        return cls(settings, RoutingTable.build(settings.services), http, revoked, certificates)
 
 
 class Node:

@@ -156,14 +156,10 @@ class CertificatePair(Frozen):
 
 
 class HttpsSettings(Listener):
-    certificates: tuple[CertificatePair, ...]
+    """The HTTPS listener and its certificates from files (standalone: at least one; in
+    control mode the control plane's snapshot adds its own, so the list may be empty)."""
 
-    @field_validator("certificates")
-    @classmethod
-    def _check_certificates(cls, pairs: tuple[CertificatePair, ...]) -> tuple[CertificatePair, ...]:
-        if not pairs:
-            raise ValueError("list at least one {cert, key} pair")
-        return pairs
+    certificates: tuple[CertificatePair, ...] = ()
 
 
 class AdminSettings(Listener):
@@ -332,12 +328,16 @@ def load_settings(
     `overlay`: what the enrollment with the control plane decides (`node`, and the tunnel's
     `cert`, `key` and `ca`); the file may omit those fields (see `common.config.load`).
     `controlled`: the node runs with `--control`, so its services come from the control
-    plane's snapshots: the file must not set `services` (the result has none).
+    plane's snapshots: the file must not set `services` (the result has none), and
+    `https.certificates` may be empty (the snapshots bring certificates too).
 
     Raises:
         common.config.ConfigError: unreadable, not YAML, or invalid; names each field.
     """
     settings = load(path, IngressSettings, overlay=overlay)
+    if not controlled and settings.https is not None and not settings.https.certificates:
+        reason = "list at least one {cert, key} pair (only in control mode may it be empty)"
+        raise ConfigError(str(path), [("https.certificates", reason)])
     if controlled:
         given = [field for field in CONTROLLED if field in settings.model_fields_set]
         if given:

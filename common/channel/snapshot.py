@@ -66,10 +66,26 @@ class Revoked(_Config):
             raise SnapshotRejected("revoked.serials: not all hexadecimal") from None
 
 
+MAX_PEM = 65_536  # characters of one chain or key: more is not a certificate of ours
+
+
+class PublicCertificate(_Config):
+    """An HTTPS certificate the node serves for the names in it (chosen by SNI). `key` is
+    the private key in clear PEM: it travels only inside the authenticated channel, and is
+    kept only in the 0600 `snapshot.json` (docs/protocol.md, "Snapshots")."""
+
+    id: uuid.UUID
+    names: tuple[str, ...] = ()  # as the control plane read them; the node reads its own
+    not_after: datetime | None = None
+    chain: str = Field(min_length=1, max_length=MAX_PEM)
+    key: str = Field(min_length=1, max_length=MAX_PEM, repr=False)
+
+
 class IngressConfig(_Config):
     node: Subject
     services: tuple[IngressService, ...] = ()
     revoked: Revoked = Revoked()
+    certificates: tuple[PublicCertificate, ...] = ()
 
 
 # ---- an edge agent ------------------------------------------------------------------------

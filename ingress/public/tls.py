@@ -1,20 +1,31 @@
-"""HTTPS certificates chosen by SNI, replaceable while listeners run (SIGHUP reload).
+"""HTTPS certificates chosen by SNI, replaceable while listeners run (SIGHUP reload, and in
+control mode every snapshot).
 
-Each (certificate chain, key) pair covers the DNS names in its certificate's subject
-alternative names, wildcards (`*.example.com`, one label) included. A client's SNI picks
-the pair with the exact name, else the wildcard, else the first pair (so a client without
-SNI, or with an unknown name, still completes the handshake and gets our 404 page).
+Certificates come from two places: (certificate chain, key) file pairs of the configuration
+file, and in control mode the control plane's snapshot (`Issued`: PEM in memory). Each covers
+the DNS names in its certificate's subject alternative names, wildcards (`*.example.com`, one
+label) included. A client's SNI picks the certificate with the exact name, else the wildcard;
+for one name, **the snapshot's certificate wins over a file's** (the control plane is where a
+certificate is replaced; a file's stays the fallback), and within one source the first listed.
+A client without SNI, or with a name nothing covers, gets the file's first pair (so it still
+completes the handshake and gets our 404 page), else the snapshot's first; with no certificate
+at all the handshake is refused (`unrecognized_name`).
 
-`update` builds every context first (a bad file raises and changes nothing), then swaps one
-reference: handshakes already running finish with the old table, new ones use the new.
+`load_files` and `load_issued` make every context first (a bad file or PEM raises and changes
+nothing); `update` (the file's part) or `install` (the snapshot's part) then swaps one
+reference: handshakes already running finish with the old table, new ones use the new. A
+snapshot's PEM is loaded through a private temporary directory (0700, files 0600, removed at
+once): `ssl` loads certificates and keys only from files.
 TLS 1.2 and 1.3 only; ALPN offers `http/1.1`.
 """
 
 from __future__ import annotations
 
+import os
 import ssl
+import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -23,12 +34,44 @@ _ALPN = ["http/1.1"]
 
 
 @dataclass(frozen=True, slots=True)
+class Issued:
+    """A certificate chain (server's first) and its key, as PEM in memory."""
+
+    label: str  # how errors name it: "certificate <id>"
+    chain: str
+    key: str = field(repr=False)
+
+
+Pairs = Sequence[tuple[Path, Path]]
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """Certificates loaded into contexts, each with the DNS names it covers, in order."""
+
+    entries: tuple[tuple[ssl.SSLContext, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class _Table:
     exact: dict[str, ssl.SSLContext]
     wildcard: dict[str, ssl.SSLContext]  # keyed by the suffix after "*."
-    default: ssl.SSLContext
+    default: ssl.SSLContext | None
 
-    def pick(self, server_name: str | None) -> ssl.SSLContext:
+    @classmethod
+    def of(cls, files: Loaded, issued: Loaded) -> _Table:
+        exact: dict[str, ssl.SSLContext] = {}
+        wildcard: dict[str, ssl.SSLContext] = {}
+        for context, names in (*issued.entries, *files.entries):  # the snapshot's first
+            for name in names:
+                if name.startswith("*."):
+                    wildcard.setdefault(name[2:], context)
+                else:
+                    exact.setdefault(name, context)
+        first = files.entries or issued.entries
+        return cls(exact, wildcard, first[0][0] if first else None)
+
+    def pick(self, server_name: str | None) -> ssl.SSLContext | None:
         if not server_name:
             return self.default
         name = server_name.lower().rstrip(".")
@@ -40,20 +83,28 @@ class _Table:
 
 
 class SniCertificates:
-    """Certificates chosen by SNI; `update()` swaps them atomically."""
+    """Certificates chosen by SNI: the file's (`update`) and the snapshot's (`install`),
+    each part replaced atomically without touching the other."""
 
-    def __init__(self, pairs: Sequence[tuple[Path, Path]]) -> None:
-        """Load every (certificate, key) pair.
+    def __init__(self, pairs: Pairs, issued: Loaded = Loaded()) -> None:
+        """Load every (certificate, key) file pair; serve them with `issued`.
 
         Raises:
-            ValueError: no pair, or a certificate without DNS names.
-            OSError, ssl.SSLError: a file is unreadable or the key does not match.
+            ValueError: a certificate that is not PEM or has no DNS names.
+            OSError, ssl.SSLError: a file is unreadable or a key does not match.
         """
-        self._table = _build(pairs)
+        self._files = load_files(pairs)
+        self._issued = issued
+        self._table = _Table.of(self._files, issued)
 
-    def update(self, pairs: Sequence[tuple[Path, Path]]) -> None:
-        """Replace the certificates; on error, raise and keep the current ones."""
-        self._table = _build(pairs)
+    def update(self, pairs: Pairs) -> None:
+        """Replace the file's certificates; on error, raise and keep the current ones."""
+        files = load_files(pairs)
+        self._files, self._table = files, _Table.of(files, self._issued)
+
+    def install(self, issued: Loaded) -> None:
+        """Serve `issued` (from `load_issued`) in place of the snapshot's certificates."""
+        self._issued, self._table = issued, _Table.of(self._files, issued)
 
     def names(self) -> list[str]:
         """Every name covered, wildcards as `*.suffix`."""
@@ -70,26 +121,60 @@ class SniCertificates:
 
     def _choose(
         self, sock: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _: ssl.SSLContext
-    ) -> None:
-        sock.context = self._table.pick(server_name)
+    ) -> int | None:
+        context = self._table.pick(server_name)
+        if context is None:
+            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+        sock.context = context
+        return None
 
 
-def _build(pairs: Sequence[tuple[Path, Path]]) -> _Table:
-    if not pairs:
-        raise ValueError("at least one certificate and key pair is needed")
-    exact: dict[str, ssl.SSLContext] = {}
-    wildcard: dict[str, ssl.SSLContext] = {}
-    contexts = []
+def load_files(pairs: Pairs) -> Loaded:
+    """Each (certificate chain file, key file) pair in a context of its own.
+
+    Raises:
+        ValueError: a certificate that is not PEM or has no DNS names (the file named).
+        OSError, ssl.SSLError: a file is unreadable, or the key does not load or match.
+    """
+    entries = []
     for cert, key in pairs:
         context = _context()
         context.load_cert_chain(cert, key)
-        contexts.append(context)
-        for name in _dns_names(cert):
-            if name.startswith("*."):
-                wildcard.setdefault(name[2:], context)
-            else:
-                exact.setdefault(name, context)
-    return _Table(exact, wildcard, contexts[0])
+        entries.append((context, _dns_names(cert.read_bytes(), str(cert))))
+    return Loaded(tuple(entries))
+
+
+def load_issued(issued: Sequence[Issued]) -> Loaded:
+    """Each certificate held in memory in a context of its own, loaded through a private
+    temporary directory (0700, files 0600, removed at once).
+
+    Raises:
+        ValueError: a certificate that is not PEM or has no DNS names (its label named).
+        ssl.SSLError: the chain or the key does not load, or they do not match (label named).
+    """
+    entries = []
+    for certificate in issued:
+        names = _dns_names(certificate.chain.encode(), certificate.label)
+        context = _context()
+        with tempfile.TemporaryDirectory(prefix="kokoa-tls-") as directory:
+            chain, key = Path(directory, "chain.pem"), Path(directory, "key.pem")
+            _write_private(chain, certificate.chain)
+            _write_private(key, certificate.key)
+            try:
+                context.load_cert_chain(chain, key)
+            except ssl.SSLError as exc:
+                reason = exc.reason or str(exc)
+                raise ssl.SSLError(
+                    f"{certificate.label}: the chain and key do not load together: {reason}"
+                ) from None
+        entries.append((context, names))
+    return Loaded(tuple(entries))
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii", errors="replace") as file:
+        file.write(text)
 
 
 def _context() -> ssl.SSLContext:
@@ -100,14 +185,17 @@ def _context() -> ssl.SSLContext:
     return context
 
 
-def _dns_names(cert: Path) -> list[str]:
+def _dns_names(chain: bytes, label: str) -> tuple[str, ...]:
     """The DNS names of the first (leaf) certificate in a PEM chain, lowercase."""
-    leaf = x509.load_pem_x509_certificate(cert.read_bytes())
+    try:
+        leaf = x509.load_pem_x509_certificate(chain)
+    except ValueError:
+        raise ValueError(f"{label}: not a PEM certificate") from None
     try:
         san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
-        raise ValueError(f"{cert}: the certificate has no subject alternative names") from None
-    names = [name.lower().rstrip(".") for name in san.value.get_values_for_type(x509.DNSName)]
+        raise ValueError(f"{label}: the certificate has no subject alternative names") from None
+    names = tuple(name.lower().rstrip(".") for name in san.value.get_values_for_type(x509.DNSName))
     if not names:
-        raise ValueError(f"{cert}: the certificate has no DNS names")
+        raise ValueError(f"{label}: the certificate has no DNS names")
     return names

@@ -15,6 +15,7 @@ import trustme
 from cryptography import x509
 
 from ingress.public import SniCertificates
+from ingress.public.tls import Issued, load_issued
 from tests.ingress.public_fakes import Front, read_response, running_front
 
 
@@ -126,8 +127,6 @@ async def test_bad_update_keeps_the_current_certificates(
         certificates.update([(cert, other_key)])  # the key does not match
     with pytest.raises(FileNotFoundError):
         certificates.update([(tmp_path / "missing.crt", tmp_path / "missing.key")])
-    with pytest.raises(ValueError, match="at least one"):
-        certificates.update([])
     got, _ = await handshake(front, client_context(ca), "app.test")
     assert got == ["app.test", "api.test"]
 
@@ -215,3 +214,73 @@ async def test_plain_listener_redirects_to_https(port: int, target: str, locatio
             writer.close()
         assert front.agent.heads == []
         assert front.sample("kokoa_ingress_rejected_total", reason="redirected") == 2
+
+
+# ---- certificates from the control plane's snapshot (control mode) ---------------------------
+
+
+def issued(ca: trustme.CA, label: str, *hosts: str) -> Issued:
+    cert = ca.issue_cert(*hosts)
+    chain = b"".join(blob.bytes() for blob in cert.cert_chain_pems).decode()
+    return Issued(label, chain, cert.private_key_pem.bytes().decode())
+
+
+async def test_the_snapshots_certificates_serve_beside_the_files(
+    front: Front,
+    ca: trustme.CA,
+    certificates: SniCertificates,
+    pairs: list[tuple[Path, Path]],
+    tmp_path: Path,
+) -> None:
+    """The snapshot's win for a name both cover; an exact name still beats a wildcard whoever
+    gives it; the file's first stays the default; `install` leaves the file's alone and
+    `update` the snapshot's."""
+    other = trustme.CA()
+    certificates.install(
+        load_issued(
+            [
+                issued(other, "c0", "app.test", "new.test"),  # app.test: the file's too
+                issued(other, "c1", "*.wild.test"),  # the same wildcard as the file's
+                issued(other, "c2", "*.sub.test"),  # above an exact name of the file's
+            ]
+        )
+    )
+    certificates.update([*pairs, write_pair(ca, tmp_path, "exact", "exact.sub.test")])
+    for name, names, trust in [
+        ("app.test", ["app.test", "new.test"], other),
+        ("new.test", ["app.test", "new.test"], other),
+        ("api.test", ["app.test", "api.test"], ca),  # only the file covers it
+        ("x.wild.test", ["*.wild.test"], other),
+        ("default.test", ["default.test"], ca),
+        ("exact.sub.test", ["exact.sub.test"], ca),
+        ("else.sub.test", ["*.sub.test"], other),
+    ]:
+        got, _ = await handshake(front, client_context(trust), name)
+        assert got == names, name
+    context = client_context(ca)
+    context.check_hostname = False
+    assert (await handshake(front, context, None))[0] == ["default.test"]
+    certificates.update([])  # the file lists none any more (control mode may)
+    assert (await handshake(front, client_context(other), "app.test"))[0] == [
+        "app.test",
+        "new.test",
+    ]
+    context = client_context(other)
+    context.check_hostname = False
+    assert (await handshake(front, context, None))[0] == ["app.test", "new.test"]
+    certificates.install(load_issued([]))
+    with pytest.raises(OSError):  # nothing to serve: an alert, or the connection reset
+        await handshake(front, client_context(other), "app.test")
+
+
+def test_a_bad_issued_certificate_is_named(ca: trustme.CA) -> None:
+    good = issued(ca, "certificates.0 (a)", "a.test")
+    wrong_key = issued(ca, "certificates.1 (b)", "b.test")
+    mismatched = Issued("certificates.1 (b)", wrong_key.chain, good.key)
+    with pytest.raises(ssl.SSLError, match=r"certificates.1 \(b\): the chain and key do not"):
+        load_issued([good, mismatched])
+    with pytest.raises(ValueError, match=r"certificates.2 \(c\): not a PEM certificate"):
+        load_issued([good, Issued("certificates.2 (c)", "garbage", good.key)])
+    garbled = Issued("certificates.0 (d)", good.chain, "-----BEGIN PRIVATE KEY-----\nAAAA\n")
+    with pytest.raises(ssl.SSLError, match=r"certificates.0 \(d\)"):
+        load_issued([garbled])

@@ -1,0 +1,144 @@
+"""An ingress node in control mode serves the HTTPS certificates of the control plane's
+snapshots: installed for SNI with the rest of the snapshot, replaced by the next one, a
+snapshot with a certificate that does not load refused whole (the old certificate kept), and
+a snapshot applied before the listeners start (the stored one) served from the first
+handshake."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import ssl
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+import yaml
+from cryptography import x509
+
+from common.channel import IngressConfig, Snapshot, SnapshotRejected
+from ingress.app import IngressApp
+from ingress.settings import load_settings
+from tests.common.quic_support import HOST, Authority
+
+ORG = str(uuid.uuid4())
+
+
+def pem_pair(ca: trustme.CA, *hosts: str) -> tuple[str, str]:
+    cert = ca.issue_cert(*hosts)
+    chain = b"".join(blob.bytes() for blob in cert.cert_chain_pems).decode()
+    return chain, cert.private_key_pem.bytes().decode()
+
+
+def received(*certificates: tuple[str, str]) -> Snapshot[IngressConfig]:
+    raw: dict[str, Any] = {
+        "node": {"id": str(uuid.uuid4()), "name": "ingress-t", "org_id": ORG},
+        "services": [{"id": str(uuid.uuid4()), "name": "web", "hosts": ["web.test"]}],
+        "revoked": {"serials": [], "identities": []},
+        "certificates": [
+            {"id": str(uuid.uuid4()), "names": [], "chain": chain, "key": key}
+            for chain, key in certificates
+        ],
+    }
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
+    version = hashlib.sha256(canonical).hexdigest()
+    return Snapshot(version, datetime.now(UTC), IngressConfig.model_validate(raw), raw)
+
+
+def make_node(tmp_path: Path) -> IngressApp:
+    """A node whose file lists no HTTPS certificate (control mode allows it)."""
+    ca = Authority(tmp_path / "ca")
+    ca.issue("ingress", "ingress-t")
+    config = tmp_path / "ingress.yaml"
+    data = {
+        "node": "ingress-t",
+        "tunnel": {
+            "listen": f"{HOST}:0",
+            "cert": "ca/ingress-ingress-t.pem",
+            "key": "ca/ingress-ingress-t.key",
+            "ca": "ca/ca.pem",
+        },
+        "https": {"listen": f"{HOST}:0"},
+        "admin": None,
+        "drain_grace": 1,
+    }
+    config.write_text(yaml.safe_dump(data))
+    return IngressApp(config, load_settings(config, controlled=True))
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[IngressApp]:
+    app = make_node(tmp_path)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(app.run(), name="node")
+        async with asyncio.timeout(5):
+            while "https" not in app.ports:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        yield app
+        app.stop()
+
+
+async def served(app: IngressApp, ca: trustme.CA, server_name: str) -> x509.Certificate:
+    """The certificate the node presents for `server_name` (verified against `ca`)."""
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    _, writer = await asyncio.open_connection(
+        HOST, app.ports["https"], ssl=context, server_hostname=server_name
+    )
+    try:
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        return x509.load_der_x509_certificate(der)
+    finally:
+        writer.close()
+
+
+def names(cert: x509.Certificate) -> list[str]:
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    return san.value.get_values_for_type(x509.DNSName)
+
+
+async def test_snapshot_certificates_are_served_replaced_and_a_bad_one_refused(
+    running: IngressApp,
+) -> None:
+    app = running
+    ca = trustme.CA()
+    first = pem_pair(ca, "web.test")
+    await app.apply_snapshot(received(first))
+    assert names(await served(app, ca, "web.test")) == ["web.test"]
+
+    other_key = pem_pair(ca, "web.test")[1]
+    bad = received(pem_pair(ca, "x.test"), (first[0], other_key))
+    with pytest.raises(SnapshotRejected, match=r"certificates\.1 \(.*\): the chain and key do"):
+        await app.apply_snapshot(bad)
+    with pytest.raises(SnapshotRejected, match=r"certificates\.0 \(.*\): not a PEM certificate"):
+        await app.apply_snapshot(received(("garbage", other_key)))
+    kept = await served(app, ca, "web.test")
+    assert kept == x509.load_pem_x509_certificate(first[0].encode())  # the old one stays
+
+    renewed_ca = trustme.CA()
+    renewed = pem_pair(renewed_ca, "web.test", "www.web.test")
+    await app.apply_snapshot(received(renewed))
+    assert names(await served(app, renewed_ca, "www.web.test")) == ["web.test", "www.web.test"]
+    assert app.node.snapshot.certificates[0].chain == renewed[0]
+
+
+async def test_a_snapshot_applied_before_start_serves_from_the_first_handshake(
+    tmp_path: Path,
+) -> None:
+    app = make_node(tmp_path)
+    ca = trustme.CA()
+    await app.apply_snapshot(received(pem_pair(ca, "web.test")))  # as restore() does
+    async with asyncio.TaskGroup() as group:
+        group.create_task(app.run(), name="node")
+        async with asyncio.timeout(5):
+            while "https" not in app.ports:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        try:
+            assert names(await served(app, ca, "web.test")) == ["web.test"]
+        finally:
+            app.stop()
