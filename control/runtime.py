@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from control.auth.ip_throttle import IpThrottle
+from control.auth.oidc import RelyingParty
 from control.auth.passwords import PasswordHasher, PasswordPolicy, load_common_passwords
 from control.auth.throttle import LoginThrottle
 from control.ca import ControlCA
@@ -33,6 +34,8 @@ class Runtime:
     clock: Callable[[], datetime]
     ca: ControlCA
     enroll_throttle: IpThrottle
+    oidc: RelyingParty
+    oidc_throttle: IpThrottle
 
     def now(self) -> datetime:
         return self.clock()
@@ -42,6 +45,7 @@ def build_runtime(settings: Settings, *, clock: Callable[[], datetime] = utcnow)
     """Engine, hasher, policy and throttle for `settings` (connects to nothing yet)."""
     engine = create_engine(settings.effective_database_url)
     sessionmaker = create_sessionmaker(engine)
+    secret = resolve_secret(settings)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -51,8 +55,10 @@ def build_runtime(settings: Settings, *, clock: Callable[[], datetime] = utcnow)
         throttle=LoginThrottle(
             settings.login_limit_account, settings.login_limit_ip, settings.rate_limit_storage
         ),
-        secret=resolve_secret(settings),
+        secret=secret,
         clock=clock,
         ca=ControlCA(settings, sessionmaker, clock),
         enroll_throttle=IpThrottle("enroll", settings.enroll_limit_ip, settings.rate_limit_storage),
+        oidc=RelyingParty(settings.oidc_providers, settings.public_url, secret),
+        oidc_throttle=IpThrottle("oidc", settings.login_limit_ip, settings.rate_limit_storage),
     )

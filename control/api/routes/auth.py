@@ -9,12 +9,14 @@ from fastapi import APIRouter, Cookie, Request, Response, status
 from control.api.cookies import clear_session_cookie, set_session_cookie
 from control.api.deps import ClientDep, CurrentPrincipal, Db, RuntimeDep
 from control.api.problems import error_responses
+from control.api.routes import oidc
 from control.auth import csrf, sessions
 from control.schemas.accounts import LoginIn, SessionInfo, SignupIn, UserOut
 from control.services import accounts, profile
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=error_responses())
 SessionCookie = Annotated[str | None, Cookie(alias=sessions.COOKIE_NAME, include_in_schema=False)]
+router.include_router(oidc.router)  # /auth/oidc/…: sign-in with an OpenID provider
 
 
 def _info(logged_in: accounts.LoggedIn) -> SessionInfo:

@@ -1,0 +1,239 @@
+"""Sign-in with an OpenID provider: who the identity is here, then a session like a local login.
+
+The linking policy (docs/control-plane.md, "Sign-in with OpenID Connect"):
+
+1. An identity seen before — (provider, `sub`) in `oidc_identities` — is its linked user.
+2. Else the provider must vouch for the e-mail address (`email_verified` true, or the provider's
+   `trust_email`), in the provider's `allowed_domains` if it has any, and:
+   a. an account with that address gets linked, unless it is already linked to another
+      subject at the same provider (an address given to someone else at the provider must not
+      take over the account);
+   b. else pending invitations bound to that address make the account, which joins their
+      organisations with their roles;
+   c. else, when the provider has `provision` on and a role mapping admits the identity, the
+      account is made with the mapped memberships;
+   d. else nobody is let in (`unknown_user`): no account without an organisation.
+3. A disabled account is refused whatever links it.
+4. At every sign-in, role mappings add the memberships the user lacks (never change or remove
+   one: that stays with the organisation's admins).
+
+Each step is audited; a refusal is audited and counted by the address's throttle.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from control import audit
+from control.auth import sessions
+from control.auth.oidc import Identity, OidcFailed
+from control.auth.oidc_settings import OidcProvider
+from control.db.models import Invitation, Membership, OidcIdentity, Organisation, User
+from control.runtime import Runtime
+from control.services.accounts import LoggedIn
+from control.services.context import Actor, Client
+
+log = logging.getLogger(__name__)
+METHOD = "oidc"
+
+
+async def check_throttle(db: AsyncSession, rt: Runtime, client: Client) -> None:
+    if await rt.oidc_throttle.retry_after(client.ip) is None:
+        return
+    async with db.begin():
+        audit.record(db, Actor.anonymous(client), "auth.login.throttled", after={"method": METHOD})
+    raise OidcFailed("throttled", "too many failed sign-ins from this address")
+
+
+async def sign_in(
+    db: AsyncSession,
+    rt: Runtime,
+    provider: OidcProvider,
+    identity: Identity,
+    client: Client,
+    old_token: str | None,
+) -> LoggedIn:
+    """The identity's user, signed in with a fresh session (one transaction)."""
+    async with db.begin():
+        link = (
+            await db.execute(
+                select(OidcIdentity).where(
+                    OidcIdentity.provider == provider.slug,
+                    OidcIdentity.subject == identity.subject,
+                )
+            )
+        ).scalar()
+        if link is None:
+            link = await _first_link(db, rt, provider, identity, client)
+        user = await db.get(User, link.user_id)
+        if user is None or not user.is_active:
+            raise OidcFailed("disabled", "this account is disabled")
+        actor = Actor("user", user.id, user.email, client)
+        await _map_roles(db, rt, provider, identity, user, actor)
+        link.last_login_at = rt.now()
+        await sessions.end(db, old_token)
+        await sessions.purge_expired(db, rt, user.id)
+        new = sessions.start(db, rt, user, client)
+        target = audit.Target("user", user.id, user.email)
+        after = {"method": METHOD, "provider": provider.slug}
+        audit.record(db, actor, "auth.login.succeeded", target=target, after=after)
+    return LoggedIn(user, new)
+
+
+async def refused(
+    db: AsyncSession, rt: Runtime, provider: OidcProvider, failure: OidcFailed, client: Client
+) -> None:
+    """Audit a refused sign-in and count it against the client's address."""
+    log.info("oidc %s: sign-in refused (%s): %s", provider.slug, failure.code, failure.detail)
+    if failure.code == "throttled":
+        return  # audited as such, and not counted again
+    await rt.oidc_throttle.failed(client.ip)
+    async with db.begin():
+        after = {"method": METHOD, "provider": provider.slug, "reason": failure.code}
+        audit.record(db, Actor.anonymous(client), "auth.login.failed", after=after)
+
+
+async def _first_link(
+    db: AsyncSession, rt: Runtime, provider: OidcProvider, identity: Identity, client: Client
+) -> OidcIdentity:
+    email = identity.email
+    if email is None or not identity.email_verified:
+        raise OidcFailed("email", "the provider did not vouch for an e-mail address")
+    if not provider.email_allowed(email):
+        raise OidcFailed("domain", f"{email.rpartition('@')[2]} is not an allowed domain")
+    user = (await db.execute(select(User).where(User.email == email))).scalar()
+    if user is not None:
+        other = await db.execute(
+            select(OidcIdentity.id).where(
+                OidcIdentity.provider == provider.slug, OidcIdentity.user_id == user.id
+            )
+        )
+        if other.first():
+            raise OidcFailed("linked", "the account is linked to another identity there")
+    else:
+        user = await _new_account(db, rt, provider, identity, email, client)
+    link = OidcIdentity(
+        provider=provider.slug,
+        subject=identity.subject,
+        user_id=user.id,
+        email=email,
+        created_at=rt.now(),
+        last_login_at=rt.now(),
+    )
+    db.add(link)
+    await db.flush()
+    actor = Actor("user", user.id, user.email, client)
+    target = audit.Target("user", user.id, user.email)
+    after = {"provider": provider.slug, "subject": identity.subject}
+    audit.record(db, actor, "auth.oidc.linked", target=target, after=after)
+    return link
+
+
+async def _new_account(
+    db: AsyncSession,
+    rt: Runtime,
+    provider: OidcProvider,
+    identity: Identity,
+    email: str,
+    client: Client,
+) -> User:
+    now = rt.now()
+    invitations = (
+        (
+            await db.execute(
+                select(Invitation).where(
+                    Invitation.email == email,
+                    Invitation.accepted_at.is_(None),
+                    Invitation.expires_at > now,
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not invitations and not (provider.provision and _mapped(provider, identity)):
+        raise OidcFailed("unknown_user", f"no account or invitation for {email}")
+    user = User(email=email, name=identity.name, password_hash=None, created_at=now)
+    db.add(user)
+    await db.flush()
+    actor = Actor("user", user.id, email, client)
+    after = {"method": METHOD, "provider": provider.slug}
+    audit.record(db, actor, "user.signup", target=audit.Target("user", user.id, email), after=after)
+    for invitation in invitations:
+        await _accept(db, rt, invitation, user, actor)
+    return user
+
+
+async def _accept(
+    db: AsyncSession, rt: Runtime, invitation: Invitation, user: User, actor: Actor
+) -> None:
+    """Use an e-mail-bound invitation for the new account (single use, as in invitations.py)."""
+    claimed = await db.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id, Invitation.accepted_at.is_(None))
+        .values(accepted_at=rt.now(), accepted_by_id=user.id)
+    )
+    if not claimed.rowcount or await _member(db, invitation.org_id, user):  # type: ignore[attr-defined]
+        return
+    db.add(
+        Membership(
+            org_id=invitation.org_id, user_id=user.id, role=invitation.role, created_at=rt.now()
+        )
+    )
+    audit.record(
+        db,
+        actor,
+        "invitation.accept",
+        org_id=invitation.org_id,
+        target=audit.Target("user", user.id, user.email),
+        after={"role": invitation.role, "invitation_id": invitation.id, "method": METHOD},
+    )
+
+
+def _mapped(provider: OidcProvider, identity: Identity) -> bool:
+    return any(m.value in identity.values(m.claim) for m in provider.role_mappings)
+
+
+async def _map_roles(
+    db: AsyncSession,
+    rt: Runtime,
+    provider: OidcProvider,
+    identity: Identity,
+    user: User,
+    actor: Actor,
+) -> None:
+    """Add the memberships the provider's role mappings grant and the user lacks."""
+    await db.flush()
+    for mapping in provider.role_mappings:
+        if mapping.value not in identity.values(mapping.claim):
+            continue
+        if await _member(db, mapping.org_id, user):
+            continue
+        if await db.get(Organisation, mapping.org_id) is None:
+            log.warning("oidc %s: a role mapping names no organisation", provider.slug)
+            continue
+        db.add(
+            Membership(
+                org_id=mapping.org_id, user_id=user.id, role=mapping.role, created_at=rt.now()
+            )
+        )
+        await db.flush()
+        audit.record(
+            db,
+            actor,
+            "member.add",
+            org_id=mapping.org_id,
+            target=audit.Target("user", user.id, user.email),
+            after={"role": mapping.role, "method": METHOD, "provider": provider.slug},
+        )
+
+
+async def _member(db: AsyncSession, org_id: uuid.UUID, user: User) -> bool:
+    found = await db.execute(
+        select(Membership.id).where(Membership.org_id == org_id, Membership.user_id == user.id)
+    )
+    return found.first() is not None

@@ -1,0 +1,296 @@
+"""Sign-in with OpenID Connect against a real provider (panva's oidc-provider on Node).
+
+The control plane is the app in-process at https://kokoa.test; the provider is a real process
+on 127.0.0.1. One httpx client per browser talks to both (a mount per origin), keeps both
+sites' cookies, and fills the provider's development login and consent forms.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select, update
+
+from control.auth.oidc import OidcFailed
+from control.db.models import AuditEvent, Membership, User
+from control.main import create_app, runtime_of
+from control.settings import Settings
+from tests.control.conftest import MakeClient
+from tests.control.helpers import API, BASE_URL, check, first_org, invite, signup
+from tests.support.oidc.fixture import RunningProvider, authorize, running_provider
+
+CALLBACK = f"{BASE_URL}{API}/auth/oidc/test/callback"
+LOGIN = f"{API}/auth/oidc/test/login"
+SQLITE_ONLY = pytest.mark.parametrize("template", ["sqlite"], indirect=True)
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[RunningProvider]:
+    with running_provider([CALLBACK]) as running:
+        yield running
+
+
+@pytest.fixture
+def settings_overrides(provider: RunningProvider) -> dict[str, Any]:
+    return {"oidc_providers": [provider.setting()], "login_limit_ip": "5/minute"}
+
+
+def browser_of(app: FastAPI) -> httpx.AsyncClient:
+    """A browser: our app at https://kokoa.test, anything else over the network."""
+    mounts = {BASE_URL: httpx.ASGITransport(app=app), "all://": httpx.AsyncHTTPTransport()}
+    return httpx.AsyncClient(mounts=mounts, base_url=BASE_URL, timeout=10)
+
+
+@pytest.fixture
+async def browser(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with browser_of(app) as client:
+        yield client
+
+
+async def callback_url(client: httpx.AsyncClient, login: str, path: str = LOGIN) -> str:
+    """Sign in at the provider as `login` (after signing out there: its cookies are dropped)."""
+    for cookie in list(client.cookies.jar):
+        if cookie.domain != "kokoa.test":
+            client.cookies.jar.clear(cookie.domain, cookie.path, cookie.name)
+    start = await client.get(path)
+    assert start.status_code == 302, start.text
+    return await authorize(client, start, login)
+
+
+async def oidc_sign_in(client: httpx.AsyncClient, login: str, path: str = LOGIN) -> httpx.Response:
+    """Our login URL → the provider's forms → our callback's answer (a redirect)."""
+    response = await client.get(await callback_url(client, login, path))
+    assert response.status_code == 302, response.text
+    return response
+
+
+def error_of(response: httpx.Response) -> str | None:
+    assert response.status_code == 302, response.text
+    location = urlsplit(response.headers["location"])
+    assert location.path == "/signin", response.headers["location"]
+    return parse_qs(location.query).get("oidc_error", [None])[0]
+
+
+async def events(app: FastAPI, action: str) -> list[AuditEvent]:
+    async with runtime_of(app).sessionmaker() as db:
+        found = await db.execute(
+            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+        )
+        return list(found.scalars())
+
+
+async def signed_in_as(client: httpx.AsyncClient) -> str | None:
+    response = await client.get(f"{API}/auth/session")
+    return str(response.json()["user"]["email"]) if response.status_code == 200 else None
+
+
+async def test_an_existing_user_signs_in_and_uses_the_api(
+    app: FastAPI, browser: httpx.AsyncClient, make_client: MakeClient
+) -> None:
+    owner = await signup(make_client(), "ann@example.com")
+    org_id = await first_org(owner.client)
+
+    callback = await oidc_sign_in(browser, "ann", f"{LOGIN}?next=/orgs/{org_id}/services")
+    assert callback.headers["location"] == f"/orgs/{org_id}/services"
+    cookies = callback.headers.get_list("set-cookie")
+    session_cookie = next(c for c in cookies if c.startswith("__Host-kokoa_session="))
+    assert "HttpOnly" in session_cookie and "Secure" in session_cookie
+    assert any(c.startswith('__Host-kokoa_oidc=""') for c in cookies)  # the attempt is over
+
+    session = check(await browser.get(f"{API}/auth/session"), 200)
+    assert session["user"]["id"] == owner.user_id
+    # A session like a local one: reads, and writes with its CSRF token.
+    assert check(await browser.get(f"{API}/orgs"), 200)[0]["id"] == org_id
+    browser.headers["X-CSRF-Token"] = session["csrf_token"]
+    body = {"name": "via-oidc", "hostname": "oidc.example.com", "origin": "http://127.0.0.1:9"}
+    check(await browser.post(f"{API}/orgs/{org_id}/services", json=body), 201)
+    assert (await browser.post(f"{API}/auth/logout")).status_code == 204
+    assert await signed_in_as(browser) is None
+
+    logins = await events(app, "auth.login.succeeded")
+    assert logins[-1].after == {"method": "oidc", "provider": "test"}
+    assert str(logins[-1].actor_id) == owner.user_id
+    linked = await events(app, "auth.oidc.linked")
+    assert [e.after for e in linked] == [{"provider": "test", "subject": "ann"}]
+
+    # Next time the link is found by (provider, subject), and no new one is made.
+    assert (await oidc_sign_in(browser, "ann")).headers["location"] == "/"
+    assert await signed_in_as(browser) == "ann@example.com"
+    assert len(await events(app, "auth.oidc.linked")) == 1
+
+
+@SQLITE_ONLY
+async def test_pkce_s256_is_sent_and_the_provider_checks_the_verifier(
+    app: FastAPI, browser: httpx.AsyncClient
+) -> None:
+    start = await browser.get(f"{LOGIN}?next=//evil.example/")
+    query = parse_qs(urlsplit(start.headers["location"]).query)
+    assert query["code_challenge_method"] == ["S256"]
+    assert query["redirect_uri"] == [CALLBACK]
+    assert query["response_type"] == ["code"]
+    assert query["scope"] == ["openid email profile groups"]
+    assert query["nonce"] and query["state"]
+    rt = runtime_of(app)
+    found = rt.oidc.get("test")
+    assert found is not None
+    sealed = browser.cookies.get("__Host-kokoa_oidc")
+    state = rt.oidc.open_state(found, sealed, {"state": query["state"][0]}, rt.now())
+    assert state.next == "/"  # a scheme-relative next is not ours
+    digest = hashlib.sha256(state.code_verifier.encode()).digest()
+    assert query["code_challenge"] == [base64.urlsafe_b64encode(digest).decode().rstrip("=")]
+    assert state.code_verifier not in (sealed or "")  # sealed, not just signed
+
+    params = dict(httpx.URL(await authorize(browser, start, "ann")).params)
+    wrong = dataclasses.replace(state, code_verifier=state.code_verifier[::-1])
+    with pytest.raises(OidcFailed) as refused:
+        await rt.oidc.finish(found, wrong, params)
+    assert refused.value.code == "provider"
+
+
+@SQLITE_ONLY
+async def test_a_tampered_foreign_or_replayed_state_is_refused(
+    app: FastAPI, browser: httpx.AsyncClient, make_client: MakeClient
+) -> None:
+    await signup(make_client(), "ann@example.com")
+    url = httpx.URL(await callback_url(browser, "ann"))
+    tampered = url.copy_set_param("state", url.params["state"] + "x")
+    assert error_of(await browser.get(tampered)) == "state"
+    # The attempt ended with the refusal (cookie cleared): the genuine answer is too late.
+    assert error_of(await browser.get(url)) == "state"
+
+    # Another browser, with the victim's valid callback URL but not its cookie: refused.
+    url = httpx.URL(await callback_url(browser, "ann"))
+    async with browser_of(app) as other:
+        assert error_of(await other.get(url)) == "state"
+        assert await signed_in_as(other) is None
+    assert (await browser.get(url)).headers["location"] == "/"
+    assert error_of(await browser.get(url)) == "state"  # replayed: the attempt is over
+    failures = [e.after for e in await events(app, "auth.login.failed")]
+    assert failures == [{"method": "oidc", "provider": "test", "reason": "state"}] * 4
+
+
+@SQLITE_ONLY
+async def test_refusals_go_back_to_the_sign_in_page_with_a_code(
+    app: FastAPI, browser: httpx.AsyncClient, make_client: MakeClient
+) -> None:
+    owner = await signup(make_client(), "ann@example.com")
+    org_id = await first_org(owner.client)
+    assert error_of(await oidc_sign_in(browser, "stranger")) == "unknown_user"
+    assert error_of(await oidc_sign_in(browser, "unverified-ann")) == "email"
+    assert error_of(await oidc_sign_in(browser, "noemail")) == "email"
+    assert (await oidc_sign_in(browser, "ann")).headers["location"] == "/"
+    # Once ann is linked, another subject with her address is not let in.
+    assert error_of(await oidc_sign_in(browser, "ann#2")) == "linked"
+    assert await signed_in_as(browser) == "ann@example.com"  # the refused one ended nothing
+
+    # The provider's own refusal (here: the user declined), with a valid state.
+    start = await browser.get(f"{LOGIN}?next=/orgs/{org_id}")
+    state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+    query = urlencode({"error": "access_denied", "state": state, "error_description": "no"})
+    denied = await browser.get(f"{CALLBACK}?{query}")
+    assert denied.headers["location"] == f"/signin?oidc_error=denied&next=%2Forgs%2F{org_id}"
+    assert (await browser.get(LOGIN.replace("test", "nope"))).status_code == 404
+
+    reasons = [e.after["reason"] for e in await events(app, "auth.login.failed") if e.after]
+    assert reasons == ["unknown_user", "email", "email", "linked", "denied"]
+    async with runtime_of(app).sessionmaker() as db:
+        emails = set((await db.execute(select(User.email))).scalars())
+    assert emails == {"ann@example.com"}  # no account was made for anyone refused
+
+
+@SQLITE_ONLY
+async def test_a_disabled_user_is_refused(
+    app: FastAPI, browser: httpx.AsyncClient, make_client: MakeClient
+) -> None:
+    owner = await signup(make_client(), "ann@example.com")
+    assert (await oidc_sign_in(browser, "ann")).headers["location"] == "/"
+    async with runtime_of(app).sessionmaker() as db, db.begin():
+        await db.execute(
+            update(User).where(User.email == "ann@example.com").values(is_active=False)
+        )
+    assert await signed_in_as(browser) is None  # the session ended with the account
+    assert error_of(await oidc_sign_in(browser, "ann")) == "disabled"
+    assert await signed_in_as(owner.client) is None
+
+
+async def test_an_invited_address_gets_an_account(
+    app: FastAPI, browser: httpx.AsyncClient, make_client: MakeClient
+) -> None:
+    owner = await signup(make_client(), "ann@example.com")
+    org_id = await first_org(owner.client)
+    await invite(owner.client, org_id, "operator", email="bob@example.com")
+    assert (await oidc_sign_in(browser, "bob")).headers["location"] == "/"
+    assert await signed_in_as(browser) == "bob@example.com"
+    orgs = check(await browser.get(f"{API}/orgs"), 200)
+    assert [(o["id"], o["role"]) for o in orgs] == [(org_id, "operator")]
+    invitations = check(await owner.client.get(f"{API}/orgs/{org_id}/invitations"), 200)
+    assert invitations["items"][0]["accepted_at"] is not None
+    # No password: a local login with any password is refused like a wrong one.
+    login = await make_client().post(
+        f"{API}/auth/login", json={"email": "bob@example.com", "password": "x" * 12}
+    )
+    assert login.status_code == 401
+
+
+@SQLITE_ONLY
+async def test_provisioning_by_role_mapping(
+    settings: Settings, provider: RunningProvider, make_client: MakeClient
+) -> None:
+    owner = await signup(make_client(), "ann@example.com")
+    org_id = await first_org(owner.client)
+    mapping = {"claim": "groups", "value": "kokoa-admins", "org_id": org_id, "role": "admin"}
+    entry = provider.setting(provision=True, role_mappings=[mapping])
+    mapped = create_app(Settings(**settings.model_dump() | {"oidc_providers": [entry]}))
+    try:
+        async with browser_of(mapped) as browser:
+            # groups [kokoa-users]: no mapping admits them, so no account.
+            assert error_of(await oidc_sign_in(browser, "carol")) == "unknown_user"
+            assert (await oidc_sign_in(browser, "admin-dave")).headers["location"] == "/"
+            assert await signed_in_as(browser) == "admin-dave@example.com"
+            orgs = check(await browser.get(f"{API}/orgs"), 200)
+            assert [(o["id"], o["role"]) for o in orgs] == [(org_id, "admin")]
+            # A membership the user has is left alone by the mapping (admins may change it).
+            dave = check(await browser.get(f"{API}/auth/session"), 200)["user"]["id"]
+            async with runtime_of(mapped).sessionmaker() as db, db.begin():
+                mine = Membership.user_id == uuid.UUID(dave)
+                await db.execute(update(Membership).where(mine).values(role="viewer"))
+            await oidc_sign_in(browser, "admin-dave")
+            roles = check(await browser.get(f"{API}/orgs"), 200)
+            assert [o["role"] for o in roles] == ["viewer"]
+        added = [e.after for e in await events(mapped, "member.add") if e.after]
+        assert {"role": "admin", "method": "oidc", "provider": "test"} in added
+    finally:
+        await runtime_of(mapped).engine.dispose()
+
+
+@SQLITE_ONLY
+async def test_failures_are_throttled_per_address(app: FastAPI, browser: httpx.AsyncClient) -> None:
+    for _ in range(5):  # login_limit_ip is 5/minute here
+        assert error_of(await browser.get(f"{CALLBACK}?code=x&state=y")) == "state"
+    assert error_of(await browser.get(f"{CALLBACK}?code=x&state=y")) == "throttled"
+    start = await browser.get(LOGIN)
+    assert error_of(start) == "throttled"
+    assert len(await events(app, "auth.login.throttled")) == 2
+
+
+@pytest.mark.parametrize("settings_overrides", [{}])
+async def test_no_providers_configured(client: httpx.AsyncClient) -> None:
+    assert check(await client.get(f"{API}/auth/oidc/providers"), 200) == []
+    assert (await client.get(LOGIN)).status_code == 404
+    assert (await client.get(f"{CALLBACK}?code=x&state=y")).status_code == 404
+
+
+@SQLITE_ONLY
+async def test_providers_list_for_the_sign_in_page(client: httpx.AsyncClient) -> None:
+    assert check(await client.get(f"{API}/auth/oidc/providers"), 200) == [
+        {"slug": "test", "label": "Test IdP", "login_url": LOGIN}
+    ]
