@@ -94,9 +94,7 @@ class QuicTunnelStream:
         self._check_writable()
         conn = self._conn
         if data:
-            # Straight to the sender: aioquic's send_stream_data() would look the stream up
-            # and re-validate it on every write; ours is known to be open for sending.
-            self._state.sender.write(data)
+            conn.engine.write(self._state, data)  # ours is known to be open for sending
             conn.schedule_transmit()
         if conn.engine.send_buffered(self._state) <= conn.options.high_watermark:
             return
@@ -117,7 +115,7 @@ class QuicTunnelStream:
             return
         self._check_writable()
         self._eof_sent = True
-        self._state.sender.write(b"", end_stream=True)
+        self._conn.engine.write(self._state, b"", end_stream=True)
         self._conn.schedule_transmit()
         self._send_finished()
 
