@@ -78,6 +78,13 @@ def inspect(chain: str, private_key: str, now: datetime) -> Inspected:
     """
     certs = _certificates(chain)
     key = _private_key(private_key)
+    try:
+        return _inspected(certs, key, now)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # parsed lazily: a bad field
+        raise CertificateRejected("chain", f"a certificate cannot be read: {exc}") from None
+
+
+def _inspected(certs: list[x509.Certificate], key: PrivateKeyTypes, now: datetime) -> Inspected:
     leaf = certs[0]
     _check_key_matches(key, certs)
     _check_order(certs)

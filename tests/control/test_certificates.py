@@ -9,14 +9,17 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtensionOID, NameOID
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from control.db.models import PublicCertificate
 from control.main import runtime_of
 from control.services import public_tls
-from tests.control.certificates_support import TestCA
+from tests.control.certificates_support import TestCA, key_pem
 from tests.control.helpers import API, check, first_org, join, signup
 
 MakeClient = Callable[[], httpx.AsyncClient]
@@ -187,3 +190,30 @@ async def test_roles_and_tenancy(make_client: MakeClient) -> None:
     check(await stranger.post(theirs, json=again.body()), 201)
     check(await owner.post(base, json=again.body()), 201)
     assert check(await owner.get(f"{base}/{made['id']}"), 200)["id"] == made["id"]
+
+
+def test_a_certificate_with_a_malformed_extension_is_refused_not_a_crash() -> None:
+    """cryptography parses extensions lazily: a broken one must be a refusal naming the chain
+    (found by reading the parser, not by luck: the fuzzer rarely makes valid signatures)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "broken.example.com")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.UnrecognizedExtension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x03\x01"),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    chain = cert.public_bytes(serialization.Encoding.PEM).decode()
+    with pytest.raises(public_tls.CertificateRejected) as refused_:
+        public_tls.inspect(chain, key_pem(key), now)
+    assert refused_.value.field == "chain"
+    assert "cannot be read" in refused_.value.reason

@@ -24,6 +24,7 @@ from schemathesis.checks import (
 from schemathesis.core.result import Ok
 
 from control.auth.sessions import COOKIE_NAME
+from tests.control.certificates_support import TestCA
 from tests.control.server import serve
 
 API = "/api/v1"
@@ -84,6 +85,8 @@ def _world(base_url: str) -> tuple[str, dict[str, str]]:
                 "agent_ids": [agent["id"]],
             },
         )
+        upload = TestCA().issue("fuzz.example.com").body()
+        certificate = _post(client, f"{base}/certificates", upload)
         service_token = _post(client, f"{base}/tokens", {"name": "sa", "role": "viewer"})
         invitation = _post(client, f"{base}/invitations", {"role": "viewer"})
         enrollment = _post(client, f"{base}/agents/{agent['id']}/enrollment-tokens", {})
@@ -92,6 +95,7 @@ def _world(base_url: str) -> tuple[str, dict[str, str]]:
         "agent_id": agent["id"],
         "node_id": node["id"],
         "service_id": service["id"],
+        "certificate_id": certificate["id"],
         "user_id": login["user"]["id"],
         "invitation_id": invitation["id"],
         "session_id": org,
