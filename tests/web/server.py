@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -55,12 +56,17 @@ class ControlPlane:
 
 
 @contextmanager
-def control_plane(template: Path, data_dir: Path) -> Iterator[ControlPlane]:
-    """Serve a control plane on a copy of `template` until the block ends."""
+def control_plane(
+    template: Path, data_dir: Path, sock: socket.socket | None = None, **overrides: Any
+) -> Iterator[ControlPlane]:
+    """Serve a control plane on a copy of `template` until the block ends (on `sock` if given,
+    bound to 127.0.0.1 beforehand, e.g. to register its URL elsewhere first; with further
+    settings `overrides`)."""
     database = data_dir / "control.db"
     shutil.copyfile(template, database)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    if sock is None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     settings = Settings(
         mode="development",
@@ -70,6 +76,7 @@ def control_plane(template: Path, data_dir: Path) -> Iterator[ControlPlane]:
         password_hash=FAST_HASH,
         login_limit_account="1000/minute",
         login_limit_ip="1000/minute",
+        **overrides,
     )
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", access_log=False)
