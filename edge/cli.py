@@ -86,6 +86,7 @@ def run(
     state directory); the rest of the configuration comes from the file, which must not set
     `ingress` or `services`.
     """
+    from common import collector
     from common.config import ConfigError
     from edge.app import EdgeApp, load_checked
 
@@ -102,6 +103,7 @@ def run(
     agent = EdgeApp(
         config, settings, agent_version=_version(), watch=watch, overlay=overlay, control=started
     )
+    collector.tune()
     with asyncio.Runner(loop_factory=_loop_factory(uvloop)) as runner:
         code = runner.run(agent.run())
     raise typer.Exit(code)

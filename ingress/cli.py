@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from common import logs, pki
+from common import collector, logs, pki
 from common.config import ConfigError
 from ingress.public.tls import SniCertificates
 from ingress.settings import IngressSettings, load_settings
@@ -155,6 +155,7 @@ def run(
     from ingress.app import run as run_node  # keeps check-config light
 
     node = run_node(config, settings, overlay=overlay, control=started)
+    collector.tune()
     try:
         if use_uvloop:
             import uvloop
