@@ -158,7 +158,7 @@ async def test_pkce_s256_is_sent_and_the_provider_checks_the_verifier(
 
 @SQLITE_ONLY
 async def test_a_tampered_foreign_or_replayed_state_is_refused(
-    app: FastAPI, browser: httpx.AsyncClient, make_client: MakeClient
+    app: FastAPI, browser: httpx.AsyncClient, make_client: MakeClient, provider: RunningProvider
 ) -> None:
     await signup(make_client(), "ann@example.com")
     url = httpx.URL(await callback_url(browser, "ann"))
@@ -174,8 +174,15 @@ async def test_a_tampered_foreign_or_replayed_state_is_refused(
         assert await signed_in_as(other) is None
     assert (await browser.get(url)).headers["location"] == "/"
     assert error_of(await browser.get(url)) == "state"  # replayed: the attempt is over
-    failures = [e.after for e in await events(app, "auth.login.failed")]
-    assert failures == [{"method": "oidc", "provider": "test", "reason": "state"}] * 4
+
+    # A response naming another issuer (RFC 9207: a mix-up) is refused before the code is used.
+    url = httpx.URL(await callback_url(browser, "ann"))
+    assert url.params["iss"] == provider.issuer
+    assert error_of(await browser.get(url.copy_set_param("iss", "https://evil.example"))) == (
+        "provider"
+    )
+    reasons = [e.after["reason"] for e in await events(app, "auth.login.failed") if e.after]
+    assert reasons == ["state"] * 4 + ["provider"]
 
 
 @SQLITE_ONLY
@@ -270,6 +277,26 @@ async def test_provisioning_by_role_mapping(
         assert {"role": "admin", "method": "oidc", "provider": "test"} in added
     finally:
         await runtime_of(mapped).engine.dispose()
+
+
+@SQLITE_ONLY
+async def test_an_unreachable_or_misconfigured_provider_is_unavailable(
+    settings: Settings, provider: RunningProvider
+) -> None:
+    port = urlsplit(provider.issuer).port
+    entries = [
+        provider.setting(slug="down", issuer="http://127.0.0.1:9"),  # nothing listens
+        provider.setting(slug="other", issuer=f"http://localhost:{port}"),  # not its issuer
+    ]
+    app = create_app(Settings(**settings.model_dump() | {"oidc_providers": entries}))
+    try:
+        async with browser_of(app) as browser:
+            for slug in ("down", "other"):
+                response = await browser.get(f"{API}/auth/oidc/{slug}/login?next=/orgs")
+                assert response.headers["location"] == "/signin?oidc_error=unavailable&next=%2Forgs"
+                assert "__Host-kokoa_oidc" not in browser.cookies
+    finally:
+        await runtime_of(app).engine.dispose()
 
 
 @SQLITE_ONLY

@@ -27,6 +27,7 @@ from control.services.errors import NotFound
 router = APIRouter(prefix="/oidc", tags=["auth"], responses=error_responses())
 SIGN_IN_PATH = "/signin"
 MAX_NEXT = 512
+MAX_PARAM = 8192  # a code, a state or an error description; longer ones are cut
 ProviderSlug = Annotated[str, Path(max_length=32, description="the provider's slug")]
 StateCookie = Annotated[str | None, Cookie(alias=oidc_state.COOKIE_NAME, include_in_schema=False)]
 SessionCookie = Annotated[str | None, Cookie(alias=sessions.COOKIE_NAME, include_in_schema=False)]
@@ -99,7 +100,7 @@ async def oidc_callback(
     """Where the provider sends the browser back: check the state, redeem the code, find the
     user (docs/control-plane.md, the linking policy) and start a session as a login does."""
     found = _provider(rt, provider)
-    params = {key: value[:2048] for key, value in request.query_params.items()}
+    params = {key: value[:MAX_PARAM] for key, value in request.query_params.items()}
     target = SIGN_IN_PATH
     try:
         await oidc.check_throttle(db, rt, client)
