@@ -9,15 +9,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from control import audit
 from control.auth.roles import Permission
 from control.db.models import EdgeAgent
 from control.runtime import Runtime
 from control.schemas.resources import AgentIn, AgentOut, AgentPatch
 from control.services import resource_ops as ops
 from control.services.context import OrgContext
-from control.services.errors import Conflict, InvalidInput
-from control.services.scoped import PageRequest, PageResult, get_scoped
+from control.services.errors import InvalidInput
+from control.services.scoped import PageRequest, PageResult
 
 FIELDS = ("name", "enabled", "labels", "ingress_mode", "ingress_labels")
 
@@ -53,10 +52,7 @@ async def list_agents(
 
 
 async def get(db: AsyncSession, ctx: OrgContext, agent_id: uuid.UUID) -> AgentOut:
-    ctx.require(KIND.read)
-    async with db.begin():
-        row = await get_scoped(db, EdgeAgent, ctx.org_id, agent_id, what=KIND.what)
-    return AgentOut.model_validate(row)
+    return AgentOut.model_validate(await ops.get_row(db, KIND, ctx, agent_id))
 
 
 async def create(db: AsyncSession, rt: Runtime, ctx: OrgContext, data: AgentIn) -> AgentOut:
@@ -64,47 +60,16 @@ async def create(db: AsyncSession, rt: Runtime, ctx: OrgContext, data: AgentIn) 
     _check_selector(data.ingress_mode, data.ingress_labels)
     now = rt.now()
     row = EdgeAgent(org_id=ctx.org_id, created_at=now, updated_at=now, **data.model_dump())
-    async with db.begin():
-        if await ops.name_taken(db, KIND, ctx.org_id, data.name, None):
-            raise Conflict(f"an edge agent named {data.name!r} already exists")
-        db.add(row)
-        await db.flush()
-        audit.record(
-            db,
-            ctx.actor,
-            "agent.create",
-            org_id=ctx.org_id,
-            target=KIND.target(row),
-            after=_summary(row),
-        )
-    return AgentOut.model_validate(row)
+    return AgentOut.model_validate(await ops.create_row(db, KIND, ctx, row))
 
 
 async def update(
     db: AsyncSession, rt: Runtime, ctx: OrgContext, agent_id: uuid.UUID, data: AgentPatch
 ) -> AgentOut:
-    ctx.require(KIND.write)
-    changes = data.changes()
-    async with db.begin():
-        row = await get_scoped(db, EdgeAgent, ctx.org_id, agent_id, what=KIND.what)
-        name = changes.get("name")
-        if name is not None and await ops.name_taken(db, KIND, ctx.org_id, name, row.id):
-            raise Conflict(f"an edge agent named {name!r} already exists")
-        before = _summary(row)
-        for field, value in changes.items():
-            setattr(row, field, value)
+    def check(row: EdgeAgent) -> None:
         _check_selector(row.ingress_mode, row.ingress_labels)
-        row.updated_at = rt.now()
-        old, new = audit.changes(before, _summary(row))
-        audit.record(
-            db,
-            ctx.actor,
-            "agent.update",
-            org_id=ctx.org_id,
-            target=KIND.target(row),
-            before=old,
-            after=new,
-        )
+
+    row = await ops.update_row(db, KIND, ctx, agent_id, data.changes(), rt.now(), check)
     return AgentOut.model_validate(row)
 
 

@@ -8,15 +8,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from control import audit
 from control.auth.roles import Permission
 from control.db.models import IngressNode
 from control.runtime import Runtime
 from control.schemas.resources import NodeIn, NodeOut, NodePatch
 from control.services import resource_ops as ops
 from control.services.context import OrgContext
-from control.services.errors import Conflict
-from control.services.scoped import PageRequest, PageResult, get_scoped
+from control.services.scoped import PageRequest, PageResult
 
 FIELDS = ("name", "public_address", "tunnel_address", "region", "labels", "weight", "enabled")
 
@@ -55,56 +53,19 @@ async def list_nodes(
 
 
 async def get(db: AsyncSession, ctx: OrgContext, node_id: uuid.UUID) -> NodeOut:
-    ctx.require(KIND.read)
-    async with db.begin():
-        row = await get_scoped(db, IngressNode, ctx.org_id, node_id, what=KIND.what)
-    return NodeOut.model_validate(row)
+    return NodeOut.model_validate(await ops.get_row(db, KIND, ctx, node_id))
 
 
 async def create(db: AsyncSession, rt: Runtime, ctx: OrgContext, data: NodeIn) -> NodeOut:
-    ctx.require(KIND.write)
     now = rt.now()
     row = IngressNode(org_id=ctx.org_id, created_at=now, updated_at=now, **data.model_dump())
-    async with db.begin():
-        if await ops.name_taken(db, KIND, ctx.org_id, data.name, None):
-            raise Conflict(f"an ingress node named {data.name!r} already exists")
-        db.add(row)
-        await db.flush()
-        audit.record(
-            db,
-            ctx.actor,
-            "node.create",
-            org_id=ctx.org_id,
-            target=KIND.target(row),
-            after=_summary(row),
-        )
-    return NodeOut.model_validate(row)
+    return NodeOut.model_validate(await ops.create_row(db, KIND, ctx, row))
 
 
 async def update(
     db: AsyncSession, rt: Runtime, ctx: OrgContext, node_id: uuid.UUID, data: NodePatch
 ) -> NodeOut:
-    ctx.require(KIND.write)
-    changes = data.changes()
-    async with db.begin():
-        row = await get_scoped(db, IngressNode, ctx.org_id, node_id, what=KIND.what)
-        name = changes.get("name")
-        if name is not None and await ops.name_taken(db, KIND, ctx.org_id, name, row.id):
-            raise Conflict(f"an ingress node named {name!r} already exists")
-        before = _summary(row)
-        for field, value in changes.items():
-            setattr(row, field, value)
-        row.updated_at = rt.now()
-        old, new = audit.changes(before, _summary(row))
-        audit.record(
-            db,
-            ctx.actor,
-            "node.update",
-            org_id=ctx.org_id,
-            target=KIND.target(row),
-            before=old,
-            after=new,
-        )
+    row = await ops.update_row(db, KIND, ctx, node_id, data.changes(), rt.now())
     return NodeOut.model_validate(row)
 
 

@@ -27,7 +27,7 @@ from control.db.base import utcnow
 from control.db.models import EdgeAgent, IngressNode, Service
 from control.services import certificates
 from control.services.context import OrgContext
-from control.services.errors import InvalidInput
+from control.services.errors import Conflict, InvalidInput
 from control.services.scoped import PageRequest, PageResult, get_scoped, like_pattern, paginate
 
 R = TypeVar("R", Service, IngressNode, EdgeAgent)
@@ -100,6 +100,73 @@ async def list_rows(
         return await paginate(
             db, query if query is not None else list_query(kind, ctx, filters), page
         )
+
+
+async def get_row(db: AsyncSession, kind: Kind[R], ctx: OrgContext, row_id: uuid.UUID) -> R:
+    ctx.require(kind.read)
+    async with db.begin():
+        return await get_scoped(db, kind.model, ctx.org_id, row_id, what=kind.what)
+
+
+async def create_row(db: AsyncSession, kind: Kind[R], ctx: OrgContext, row: R) -> R:
+    """Add `row` (built by the caller, of the caller's organisation) if its name is free."""
+    ctx.require(kind.write)
+    async with db.begin():
+        await _check_name(db, kind, ctx.org_id, row.name, None)
+        db.add(row)
+        await db.flush()
+        audit.record(
+            db,
+            ctx.actor,
+            f"{kind.audit_name}.create",
+            org_id=ctx.org_id,
+            target=kind.target(row),
+            after=kind.summary(row),
+        )
+    return row
+
+
+async def update_row(
+    db: AsyncSession,
+    kind: Kind[R],
+    ctx: OrgContext,
+    row_id: uuid.UUID,
+    changes: dict[str, Any],
+    now: datetime,
+    check: Callable[[R], None] | None = None,
+) -> R:
+    """Apply `changes` (field -> value); `check` sees the changed row before the commit."""
+    ctx.require(kind.write)
+    async with db.begin():
+        row = await get_scoped(db, kind.model, ctx.org_id, row_id, what=kind.what)
+        name = changes.get("name")
+        if name is not None:
+            await _check_name(db, kind, ctx.org_id, name, row.id)
+        before = kind.summary(row)
+        for field, value in changes.items():
+            setattr(row, field, value)
+        if check is not None:
+            check(row)
+        row.updated_at = now
+        old, new = audit.changes(before, kind.summary(row))
+        audit.record(
+            db,
+            ctx.actor,
+            f"{kind.audit_name}.update",
+            org_id=ctx.org_id,
+            target=kind.target(row),
+            before=old,
+            after=new,
+        )
+    return row
+
+
+async def _check_name(
+    db: AsyncSession, kind: Kind[R], org_id: uuid.UUID, name: str, exclude: uuid.UUID | None
+) -> None:
+    if await name_taken(db, kind, org_id, name, exclude):
+        article = "an" if kind.what[0] in "aeiou" else "a"
+        raise Conflict(f"{article} {kind.what} named {name!r} already exists")
 
 
 async def set_enabled(
