@@ -9,6 +9,7 @@ services it routes (control/channel/snapshots.py): a change here wakes the chann
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -81,10 +82,10 @@ async def upload(
         Conflict: already uploaded, or the organisation holds `MAX_PER_ORG`.
     """
     ctx.require(Permission.CERTIFICATES_WRITE)
-    checked = public_tls.inspect(data.chain, data.private_key, rt.now())
+    checked, sealed = await _checked(rt, data)
     now = rt.now()
     row = PublicCertificate(org_id=ctx.org_id, created_at=now)
-    _fill(row, checked, rt)
+    _fill(row, checked, sealed, rt)
     async with db.begin():
         count = select(func.count()).where(PublicCertificate.org_id == ctx.org_id)
         if (await db.execute(count)).scalar_one() >= MAX_PER_ORG:
@@ -116,12 +117,12 @@ async def replace(
     ctx.require(Permission.CERTIFICATES_WRITE)
     async with db.begin():  # not found before invalid, as elsewhere in the API
         await get_scoped(db, PublicCertificate, ctx.org_id, certificate_id, what=WHAT)
-    checked = public_tls.inspect(data.chain, data.private_key, rt.now())
+    checked, sealed = await _checked(rt, data)
     async with db.begin():
         row = await get_scoped(db, PublicCertificate, ctx.org_id, certificate_id, what=WHAT)
         await _check_new(db, ctx.org_id, checked.fingerprint, row.id)
         before = _summary(row)
-        _fill(row, checked, rt)
+        _fill(row, checked, sealed, rt)
         old, new = audit.changes(before, _summary(row))
         audit.record(
             db,
@@ -164,10 +165,25 @@ async def reseal_all(db: AsyncSession, old: bytes, new: bytes) -> int:
     return len(rows)
 
 
-def _fill(row: PublicCertificate, checked: public_tls.Inspected, rt: Runtime) -> None:
+async def _checked(rt: Runtime, data: CertificateIn) -> tuple[public_tls.Inspected, str]:
+    """The upload checked and its key sealed, in a worker thread: parsing an RSA key and the
+    key derivation of the encryption take tens of milliseconds, too long for the event loop.
+
+    Raises:
+        public_tls.CertificateRejected: the upload is not usable (names the field).
+    """
+
+    def work() -> tuple[public_tls.Inspected, str]:
+        checked = public_tls.inspect(data.chain, data.private_key, rt.now())
+        return checked, public_tls.seal(checked.key, rt.ca.passphrase())
+
+    return await asyncio.to_thread(work)
+
+
+def _fill(row: PublicCertificate, checked: public_tls.Inspected, sealed: str, rt: Runtime) -> None:
     row.names = list(checked.names)
     row.chain = checked.chain
-    row.encrypted_key = public_tls.seal(checked.key, rt.ca.passphrase())
+    row.encrypted_key = sealed
     row.key_type = checked.key_type
     row.subject = checked.subject[:1000]
     row.issuer = checked.issuer[:1000]
