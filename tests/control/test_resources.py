@@ -244,3 +244,28 @@ async def test_agent_ingress_selection(owner: tuple[httpx.AsyncClient, str]) -> 
     assert (await client.patch(url, json={"status": "online"})).status_code == 422
     duplicate = await client.post(f"{base}/agents", json={"name": "a"})
     assert duplicate.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("collection", "body", "what"),
+    [
+        ("nodes", {"public_address": "a.example.com:443", "tunnel_address": "a:4433"}, "node"),
+        ("agents", {}, "agent"),
+    ],
+)
+async def test_names_are_unique_on_create_and_rename(
+    owner: tuple[httpx.AsyncClient, str], collection: str, body: dict[str, Any], what: str
+) -> None:
+    client, base = owner
+    first = check(await client.post(f"{base}/{collection}", json={"name": "one"} | body), 201)
+    second = check(await client.post(f"{base}/{collection}", json={"name": "two"} | body), 201)
+    again = await client.post(f"{base}/{collection}", json={"name": "one"} | body)
+    assert again.status_code == 409, again.text
+    assert again.json()["detail"].endswith("named 'one' already exists"), again.json()
+    renamed = await client.patch(f"{base}/{collection}/{second['id']}", json={"name": "one"})
+    assert renamed.status_code == 409, renamed.text
+    # Keeping one's own name is no clash; the refused rename changed nothing.
+    check(await client.patch(f"{base}/{collection}/{first['id']}", json={"name": "one"}), 200)
+    assert check(await client.get(f"{base}/{collection}/{second['id']}"), 200)["name"] == "two"
+    events = check(await client.get(f"{base}/audit", params={"action": f"{what}.update"}), 200)
+    assert [(e["target_id"], e["after"]) for e in events["items"]] == [(first["id"], {})]
