@@ -1,3 +1,4 @@
+import type { ComponentChildren } from 'preact'
 import { useState } from 'preact/hooks'
 import { unwrap } from '../api/client.ts'
 import type { EnrollmentToken, EnrollmentTokenCreated } from '../api/types.ts'
@@ -5,7 +6,10 @@ import { useApp, useOrg } from '../app/context.ts'
 import { useAction, useResource } from '../app/hooks.ts'
 import { formatDateTime } from '../lib/format.ts'
 import { can } from '../lib/permissions.ts'
+import { orgPath } from '../lib/routes.ts'
 import { EmptyState } from './EmptyState.tsx'
+import { Link } from './Link.tsx'
+import { PageHeader } from './PageHeader.tsx'
 import { ProblemAlert } from './ProblemAlert.tsx'
 import { DeleteButton } from './RowActions.tsx'
 import { SecretOnce } from './SecretOnce.tsx'
@@ -104,6 +108,45 @@ function Panel({ target, created }: { target: EnrollTarget; created?: Enrollment
           </table>
         </div>
       )}
+    </section>
+  )
+}
+
+const NEW = {
+  node: { section: 'nodes', write: 'nodes.write', title: 'nodes.new', added: 'nodes.added', open: 'nodes.open' },
+  agent: { section: 'agents', write: 'agents.write', title: 'agents.new', added: 'agents.added', open: 'agents.open' },
+} as const
+
+/** The page that adds a node or an agent: its form, then (for admins) the enrollment command
+ * with a one-time token made for it, and a link to its page. */
+export function NewHolder<T extends { id: string; name: string }>({ kind, form }: { kind: EnrollTarget['kind']; form: (onSaved: (saved: T) => Promise<void>) => ComponentChildren }) {
+  const { t, notify } = useApp()
+  const org = useOrg()
+  const createToken = useCreateEnrollment()
+  const [created, setCreated] = useState<{ holder: T; token: EnrollmentTokenCreated | null } | null>(null)
+  const keys = NEW[kind]
+  if (!can(org.role, keys.write)) return <p class="alert">{t('common.notAllowed')}</p>
+  if (created) {
+    const { holder, token } = created
+    return (
+      <section>
+        <PageHeader title={t(keys.added, { name: holder.name })} />
+        <EnrollmentPanel target={{ kind, id: holder.id }} created={token} />
+        <p>
+          <Link href={orgPath(org.id, keys.section, holder.id)}>{t(keys.open, { name: holder.name })}</Link>
+        </p>
+      </section>
+    )
+  }
+  const saved = async (holder: T) => {
+    const token = can(org.role, 'enrollment.manage') ? await createToken({ kind, id: holder.id }).catch(() => null) : null
+    notify(t('notice.created', { name: holder.name }))
+    setCreated({ holder, token })
+  }
+  return (
+    <section class="narrow">
+      <PageHeader title={t(keys.title)} />
+      {form(saved)}
     </section>
   )
 }

@@ -98,3 +98,18 @@ export function RevocationNote({ kind, action }: { kind: 'node' | 'agent'; actio
     </>
   )
 }
+
+/** Enable/disable for a node or an agent: disabling asks first and says its certificates are
+ * revoked; enabling says it must be enrolled again. */
+export function HolderToggle({ kind, holder, ...rest }: { kind: 'node' | 'agent'; holder: { enabled: boolean; name: string }; run(fn: () => Promise<unknown>): Promise<boolean>; busy: boolean; onToggle(on: boolean): Promise<unknown> }) {
+  const { t } = useApp()
+  return (
+    <ToggleButton
+      enabled={holder.enabled}
+      name={holder.name}
+      confirmDisable={<RevocationNote kind={kind} action="disable" />}
+      enabledNotice={t('notice.enabledEnroll', { name: holder.name })}
+      {...rest}
+    />
+  )
+}

@@ -1,12 +1,12 @@
 import { useState } from 'preact/hooks'
 import { unwrap } from '../api/client.ts'
 import { fieldErrors } from '../api/problem.ts'
-import type { Agent, AgentIn, EnrollmentTokenCreated } from '../api/types.ts'
+import type { Agent, AgentIn } from '../api/types.ts'
 import { useApp, useOrg } from '../app/context.ts'
 import { useAction, useListQuery, useResource } from '../app/hooks.ts'
 import type { PageProps } from '../app/routes.ts'
 import { EmptyState } from '../components/EmptyState.tsx'
-import { EnrollmentPanel, useCreateEnrollment } from '../components/Enrollment.tsx'
+import { EnrollmentPanel, NewHolder } from '../components/Enrollment.tsx'
 import { Form, SelectField, TextAreaField, TextField } from '../components/Field.tsx'
 import { LabelChips } from '../components/Labels.tsx'
 import { Link } from '../components/Link.tsx'
@@ -18,7 +18,7 @@ import { ProblemAlert } from '../components/ProblemAlert.tsx'
 import { ProblemList } from '../components/Alerts.tsx'
 import { PeerChips, PeerTable } from '../components/Peers.tsx'
 import { RecentEvents } from '../components/RecentEvents.tsx'
-import { DeleteButton, RevocationNote, ToggleButton } from '../components/RowActions.tsx'
+import { DeleteButton, HolderToggle, RevocationNote } from '../components/RowActions.tsx'
 import { EnabledBadge, StatusBadge } from '../components/StatusBadge.tsx'
 import { RangeSelect, TrafficPanel } from '../components/TrafficPanel.tsx'
 import { peersBy } from '../lib/connections.ts'
@@ -111,7 +111,7 @@ export function Agents() {
                   <td class="wide-only">{formatRelative(a.last_seen_at, locale)}</td>
                   {canToggle && (
                     <td class="row-actions wide-only">
-                      <AgentToggle agent={a} run={action.run} busy={action.busy} onToggle={async (on) => { await ops.toggle(a.id, on); list.reload() }} />
+                      <HolderToggle kind="agent" holder={a} run={action.run} busy={action.busy} onToggle={async (on) => { await ops.toggle(a.id, on); list.reload() }} />
                       {canWrite && <DeleteButton name={a.name} body={<RevocationNote kind="agent" action="delete" />} onDelete={() => ops.remove(a.id)} onDone={list.reload} />}
                     </td>
                   )}
@@ -175,46 +175,7 @@ function AgentForm({ agent, onSaved }: { agent?: Agent; onSaved(a: Agent): void 
 }
 
 export function AgentNew() {
-  const { t, notify } = useApp()
-  const org = useOrg()
-  const createToken = useCreateEnrollment()
-  const [created, setCreated] = useState<{ agent: Agent; token: EnrollmentTokenCreated | null } | null>(null)
-  if (!can(org.role, 'agents.write')) return <p class="alert">{t('common.notAllowed')}</p>
-  if (created) {
-    return (
-      <section>
-        <PageHeader title={t('agents.added', { name: created.agent.name })} />
-        <EnrollmentPanel target={{ kind: 'agent', id: created.agent.id }} created={created.token} />
-        <p>
-          <Link href={orgPath(org.id, 'agents', created.agent.id)}>{t('agents.open', { name: created.agent.name })}</Link>
-        </p>
-      </section>
-    )
-  }
-  const saved = async (agent: Agent) => {
-    const token = can(org.role, 'enrollment.manage') ? await createToken({ kind: 'agent', id: agent.id }).catch(() => null) : null
-    notify(t('notice.created', { name: agent.name }))
-    setCreated({ agent, token })
-  }
-  return (
-    <section class="narrow">
-      <PageHeader title={t('agents.new')} />
-      <AgentForm onSaved={saved} />
-    </section>
-  )
-}
-
-function AgentToggle({ agent, ...rest }: { agent: Agent; run(fn: () => Promise<unknown>): Promise<boolean>; busy: boolean; onToggle(on: boolean): Promise<unknown> }) {
-  const { t } = useApp()
-  return (
-    <ToggleButton
-      enabled={agent.enabled}
-      name={agent.name}
-      confirmDisable={<RevocationNote kind="agent" action="disable" />}
-      enabledNotice={t('notice.enabledEnroll', { name: agent.name })}
-      {...rest}
-    />
-  )
+  return <NewHolder<Agent> kind="agent" form={(onSaved) => <AgentForm onSaved={onSaved} />} />
 }
 
 export function AgentDetail({ params }: PageProps) {
@@ -247,7 +208,7 @@ export function AgentDetail({ params }: PageProps) {
     <section>
       <PageHeader title={a.name}>
         {can(org.role, 'agents.toggle') && (
-          <AgentToggle agent={a} run={action.run} busy={action.busy} onToggle={async (on) => { await ops.toggle(a.id, on); agent.reload() }} />
+          <HolderToggle kind="agent" holder={a} run={action.run} busy={action.busy} onToggle={async (on) => { await ops.toggle(a.id, on); agent.reload() }} />
         )}
         {canWrite && (
           <>

@@ -1,12 +1,12 @@
 import { useState } from 'preact/hooks'
 import { unwrap } from '../api/client.ts'
 import { fieldErrors } from '../api/problem.ts'
-import type { EnrollmentTokenCreated, HealthCheck, Node, NodeIn, NodeStatus } from '../api/types.ts'
+import type { HealthCheck, Node, NodeIn, NodeStatus } from '../api/types.ts'
 import { useApp, useOrg } from '../app/context.ts'
 import { useAction, useListQuery, useResource } from '../app/hooks.ts'
 import type { PageProps } from '../app/routes.ts'
 import { EmptyState } from '../components/EmptyState.tsx'
-import { EnrollmentPanel, useCreateEnrollment } from '../components/Enrollment.tsx'
+import { EnrollmentPanel, NewHolder } from '../components/Enrollment.tsx'
 import { Form, TextAreaField, TextField } from '../components/Field.tsx'
 import { LabelChips } from '../components/Labels.tsx'
 import { Link } from '../components/Link.tsx'
@@ -18,7 +18,7 @@ import { ProblemAlert } from '../components/ProblemAlert.tsx'
 import { ProblemList } from '../components/Alerts.tsx'
 import { PeerTable } from '../components/Peers.tsx'
 import { RecentEvents } from '../components/RecentEvents.tsx'
-import { DeleteButton, RevocationNote, ToggleButton } from '../components/RowActions.tsx'
+import { DeleteButton, HolderToggle, RevocationNote } from '../components/RowActions.tsx'
 import { EnabledBadge, StatusBadge } from '../components/StatusBadge.tsx'
 import { RangeSelect, TrafficPanel } from '../components/TrafficPanel.tsx'
 import { peersBy } from '../lib/connections.ts'
@@ -115,7 +115,7 @@ export function Nodes() {
                   <td class="wide-only">{formatRelative(n.last_seen_at, locale)}</td>
                   {canToggle && (
                     <td class="row-actions wide-only">
-                      <NodeToggle node={n} run={action.run} busy={action.busy} onToggle={async (on) => { await ops.toggle(n.id, on); list.reload() }} />
+                      <HolderToggle kind="node" holder={n} run={action.run} busy={action.busy} onToggle={async (on) => { await ops.toggle(n.id, on); list.reload() }} />
                       {canWrite && <DeleteButton name={n.name} body={<RevocationNote kind="node" action="delete" />} onDelete={() => ops.remove(n.id)} onDone={list.reload} />}
                     </td>
                   )}
@@ -179,46 +179,7 @@ function NodeForm({ node, onSaved }: { node?: Node; onSaved(n: Node): void | Pro
 }
 
 export function NodeNew() {
-  const { t, notify } = useApp()
-  const org = useOrg()
-  const createToken = useCreateEnrollment()
-  const [created, setCreated] = useState<{ node: Node; token: EnrollmentTokenCreated | null } | null>(null)
-  if (!can(org.role, 'nodes.write')) return <p class="alert">{t('common.notAllowed')}</p>
-  if (created) {
-    return (
-      <section>
-        <PageHeader title={t('nodes.added', { name: created.node.name })} />
-        <EnrollmentPanel target={{ kind: 'node', id: created.node.id }} created={created.token} />
-        <p>
-          <Link href={orgPath(org.id, 'nodes', created.node.id)}>{t('nodes.open', { name: created.node.name })}</Link>
-        </p>
-      </section>
-    )
-  }
-  const saved = async (node: Node) => {
-    const token = can(org.role, 'enrollment.manage') ? await createToken({ kind: 'node', id: node.id }).catch(() => null) : null
-    notify(t('notice.created', { name: node.name }))
-    setCreated({ node, token })
-  }
-  return (
-    <section class="narrow">
-      <PageHeader title={t('nodes.new')} />
-      <NodeForm onSaved={saved} />
-    </section>
-  )
-}
-
-function NodeToggle({ node, ...rest }: { node: Node; run(fn: () => Promise<unknown>): Promise<boolean>; busy: boolean; onToggle(on: boolean): Promise<unknown> }) {
-  const { t } = useApp()
-  return (
-    <ToggleButton
-      enabled={node.enabled}
-      name={node.name}
-      confirmDisable={<RevocationNote kind="node" action="disable" />}
-      enabledNotice={t('notice.enabledEnroll', { name: node.name })}
-      {...rest}
-    />
-  )
+  return <NewHolder<Node> kind="node" form={(onSaved) => <NodeForm onSaved={onSaved} />} />
 }
 
 /** A readiness check's verdict as a word with a shape: passing, failing, or not yet judged. */
@@ -322,7 +283,7 @@ export function NodeDetail({ params }: PageProps) {
     <section>
       <PageHeader title={n.name}>
         {can(org.role, 'nodes.toggle') && (
-          <NodeToggle node={n} run={action.run} busy={action.busy} onToggle={async (on) => { await ops.toggle(n.id, on); node.reload() }} />
+          <HolderToggle kind="node" holder={n} run={action.run} busy={action.busy} onToggle={async (on) => { await ops.toggle(n.id, on); node.reload() }} />
         )}
         {canWrite && (
           <>
