@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from common import pki
 from common.channel import AgentConfig, SnapshotRejected
 from common.channel.status import PeerConnection, ServiceCounters, StatusParts
 from common.config import ConfigError
@@ -25,9 +26,17 @@ FAILING_AFTER = 3  # failed attempts in a row before a node counts as a problem
 
 
 def ingress_entries(config: AgentConfig) -> list[dict[str, object]]:
-    """The snapshot's nodes as the `ingress:` entries of a configuration file."""
+    """The snapshot's nodes as the `ingress:` entries of a configuration file, each with the
+    identity its certificate must carry: the control plane issues a node's certificate for
+    `urn:kokoa:org:<org id>:ingress:<node id>` (control/services/certificates.py)."""
+    org = str(config.agent.org_id)
     return [
-        {"name": node.name, "address": node.address, "server_name": node.server_name}
+        {
+            "name": node.name,
+            "address": node.address,
+            "server_name": node.server_name,
+            "identity": pki.identity_uri("ingress", str(node.id), org),
+        }
         for node in config.ingress
     ]
 

@@ -97,7 +97,20 @@ def _server_name(value: str) -> str:
 
 Name = Annotated[str, AfterValidator(_name)]
 Address = Annotated[str, AfterValidator(_address)]
+
+
+def _ingress_identity(value: str) -> str:
+    try:
+        role, _, _ = pki.parse_identity_uri(value)
+    except pki.PkiError as exc:
+        raise ValueError(str(exc)) from None
+    if role != "ingress":
+        raise ValueError(f"{value!r} names an {role}, not an ingress node")
+    return value
+
+
 ServerName = Annotated[str, AfterValidator(_server_name)]
+IngressIdentity = Annotated[str, AfterValidator(_ingress_identity)]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 
 
@@ -119,6 +132,9 @@ class IngressNode(Frozen):
     name: Name
     address: Address
     server_name: ServerName | None = None  # what the node's certificate must name
+    # The kokoa identity URI the node's certificate must carry (urn:kokoa:[org:<org>:]ingress:
+    # <name>). In control mode it is the node's id from the snapshot; in a file it is optional.
+    identity: IngressIdentity | None = None
 
     @property
     def host(self) -> str:

@@ -33,6 +33,7 @@ from edge.tunnel_errors import (
     HandshakeFailed,
     TunnelError,
     Unauthorized,
+    WrongNode,
 )
 
 log = logging.getLogger("kokoa.edge.supervisor")
@@ -126,7 +127,7 @@ class _Node:
     def _failed(self, exc: TunnelError) -> float:
         """Log the end of a connection or attempt by its type; the delay before the next."""
         self.last_error = f"{type(exc).__name__}: {exc}"
-        severe = isinstance(exc, Unauthorized | CredentialsError)
+        severe = isinstance(exc, Unauthorized | CredentialsError | WrongNode)
         # A node that refuses only our claim (HELLO_ACK accepted none) may simply not know the
         # service yet: in control mode the node's snapshot and ours race. Our identity was
         # accepted, so back off as usual instead of straight to the cap.
@@ -134,7 +135,9 @@ class _Node:
         delay = self.backoff.failed(to_cap=severe and not claims_only)
         fields: dict[str, object] = {"node": self.node.name, "error": type(exc).__name__}
         fields |= {"reason": str(exc), "retry_in": round(delay, 3)}
-        if severe:
+        if isinstance(exc, WrongNode):
+            log.error("refusing the ingress node: its certificate is another's", extra=fields)
+        elif severe:
             log.error("node refused us", extra=fields | _rejected(exc))
         elif isinstance(exc, Disconnected) and exc.drained:
             log.info("node drained; reconnecting", extra=fields)

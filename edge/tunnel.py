@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
-from common import quic
+from common import pki, quic
 from common.pki import PkiError, TlsFiles
 from common.transport import ConnectionClosed, TunnelConnection
 from common.wire import ControlMessage, ErrorCode, Hello, HelloAck
@@ -28,6 +28,7 @@ from edge.tunnel_errors import (
     HeartbeatTimeout,
     ProtocolViolation,
     TunnelError,
+    WrongNode,
     classify_connect,
 )
 from edge.tunnel_session import Session, StreamHandler, TunnelOptions, TunnelState
@@ -41,7 +42,8 @@ RELEASE_WAIT = 2.0  # seconds a closed connection may take to end (QUIC's closin
 
 
 async def quic_connector(node: IngressNode, tls: TlsFiles) -> TunnelConnection:
-    """Dial `node` over QUIC with mutual TLS, checking its certificate names `verify_name`."""
+    """Dial `node` over QUIC with mutual TLS, checking its certificate names `verify_name`
+    (its identity, `node.identity`, is checked by `Tunnel.run` for every connector)."""
     return await quic.connect(node.host, node.port, tls, server_name=node.verify_name)
 
 
@@ -116,6 +118,7 @@ class Tunnel:
         """
         conn = self._conn = await self._connect()
         try:
+            check_identity(self.node, conn)
             session = self._session = await self._handshake(conn)
             if self._on_connected is not None:
                 self._on_connected()
@@ -181,6 +184,28 @@ class Tunnel:
         await session.claim(self._claimed)
 
 
+def check_identity(node: IngressNode, conn: TunnelConnection) -> None:
+    """Refuse a node whose (valid) certificate is not the one `node.identity` names.
+
+    The chain, the ingress role and the address were checked in the TLS handshake; without
+    this, any certificate of our CA for an ingress with that address (another node on the
+    same host, say) would pass for `node`.
+
+    Raises:
+        WrongNode: the certificate names another identity.
+    """
+    if node.identity is None:
+        return
+    role, name, org = pki.parse_identity_uri(node.identity)  # validated with the settings
+    peer = conn.peer
+    if (peer.role, peer.name, peer.org) != (role, name, org):
+        owner = f" of org {peer.org}" if peer.org else ""
+        raise WrongNode(
+            f"the certificate at {node.address} is for {peer.role} {peer.name!r}{owner}, "
+            f"not {node.identity} (node {node.name!r}); refusing it"
+        )
+
+
 async def _first_message(channel: ControlChannel) -> tuple[HelloAck, list[ControlMessage]]:
     """The HELLO_ACK, and whatever came in the same read (a DRAIN may follow at once)."""
     while not (messages := await channel.receive()):
@@ -198,6 +223,11 @@ async def _released(conn: TunnelConnection) -> None:
             await conn.wait_closed()
     except TimeoutError:
         log.warning("connection still closing after %ss; leaving it", RELEASE_WAIT)
+    except asyncio.CancelledError:  # stopping: skip the closing period, release the socket
+        abandon = getattr(conn, "abandon", None)
+        if abandon is not None:
+            abandon()
+        raise
 
 
 def _public_reason(error: TunnelError) -> str:
@@ -206,4 +236,6 @@ def _public_reason(error: TunnelError) -> str:
         return "heartbeat timeout"
     if isinstance(error, ProtocolViolation):
         return "control stream protocol error"
+    if isinstance(error, WrongNode):
+        return "not the node expected at this address"
     return ""

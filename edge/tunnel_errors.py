@@ -5,6 +5,9 @@
 - `Unauthorized`: the node refused our identity (UNAUTHORIZED/REVOKED) or every service we
   claim. Retrying soon will not help: the supervisor backs off to the cap.
 - `CredentialsError`: our own certificate, key or CA file cannot be loaded. Backs off to the cap.
+- `WrongNode`: the node's certificate is valid but names another identity than the one we
+  expect at that address (another node, or anything else our CA certified). We closed before
+  saying HELLO. Backs off to the cap.
 - `HeartbeatTimeout`: the node sent nothing for 3 heartbeat intervals; we closed. Backs off.
 - `ProtocolViolation`: the node broke the control-stream protocol; we closed. Backs off.
 - `Disconnected`: the connection closed (by the node, or lost). Backs off.
@@ -41,6 +44,12 @@ class Unauthorized(TunnelError):
 
 class CredentialsError(TunnelError):
     """Our certificate, key or CA bundle could not be loaded."""
+
+
+class WrongNode(TunnelError):
+    """The certificate presented at the node's address is not that node's."""
+
+    close_code = ErrorCode.UNAUTHORIZED
 
 
 class HeartbeatTimeout(TunnelError):

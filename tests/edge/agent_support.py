@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import quic
+from common import pki, quic
 from common.pki import TlsFiles
 from common.transport import TunnelConnection, TunnelStream
 from edge.settings import IngressNode
@@ -27,6 +27,24 @@ class Pki:
 def make_pki(directory: Path, agent: str = "agent-1") -> Pki:
     authority = Authority(directory)
     return Pki(authority, authority.issue("agent", agent), authority.issue("ingress", "ingress-1"))
+
+
+def node_tls(authority: Authority, node_id: str, org: str) -> TlsFiles:
+    """Files for an ingress node as the control plane certifies it: named by its id in its
+    organisation (urn:kokoa:org:<org>:ingress:<id>), for the address 127.0.0.1."""
+    key, cert = pki.issue_certificate(
+        authority.key, authority.cert, role="ingress", name=node_id, org=org,
+        ip_addresses=[HOST], days=1,
+    )  # fmt: skip
+    assert key is not None
+    base = authority.directory / f"ingress-{org}-{node_id}"
+    pki.write_key(base.with_suffix(".key"), key)
+    pki.write_certificate(base.with_suffix(".pem"), cert)
+    return TlsFiles(
+        cert=base.with_suffix(".pem"),
+        key=base.with_suffix(".key"),
+        ca=authority.directory / "ca.pem",
+    )
 
 
 def node(port: int, name: str = "ingress-1", server_name: str | None = None) -> IngressNode:

@@ -1,13 +1,15 @@
 """An edge agent in control mode: a snapshot becomes its nodes and services (or is refused
 whole, naming the field), the file may not set them, and in a running agent (real QUIC to fake
 nodes) a newly listed node is dialled, a removed one drained and dropped, the others untouched;
-a reload keeps the snapshot's part; the status report names connected nodes by their id."""
+a reload keeps the snapshot's part; the status report names connected nodes by their id; a
+node's certificate must be that node's (another node's, at its address, is refused)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -26,7 +28,16 @@ from edge.app import EdgeApp
 from edge.counters import Counters
 from edge.settings import ControlledEdgeSettings, load_settings
 from edge.supervisor import NodeState, NodeStatus, Supervisor
-from tests.edge.agent_support import Pki, fast_connect, make_pki, node, options, refuse, until
+from tests.edge.agent_support import (
+    Pki,
+    fast_connect,
+    make_pki,
+    node,
+    node_tls,
+    options,
+    refuse,
+    until,
+)
 from tests.edge.fake_ingress import FakeIngress
 
 ORG, AGENT = str(uuid.uuid4()), str(uuid.uuid4())
@@ -89,9 +100,9 @@ def test_a_snapshot_becomes_nodes_and_services(tmp_path: Path, pki: Pki) -> None
     assert (base.ingress, base.services) == ((), ())
     snapshot = received({"n1": 7844, "n2": 7845}, {"web": "http://127.0.0.1:8080"})
     settings = controlled.settings_for(base, snapshot.config)
-    assert [(n.name, n.address, n.verify_name) for n in settings.ingress] == [
-        ("n1", "127.0.0.1:7844", "127.0.0.1"),
-        ("n2", "127.0.0.1:7845", "127.0.0.1"),
+    assert [(n.name, n.address, n.verify_name, n.identity) for n in settings.ingress] == [
+        ("n1", "127.0.0.1:7844", "127.0.0.1", f"urn:kokoa:org:{ORG}:ingress:{IDS['n1']}"),
+        ("n2", "127.0.0.1:7845", "127.0.0.1", f"urn:kokoa:org:{ORG}:ingress:{IDS['n2']}"),
     ]
     [web] = settings.services
     assert (web.name, web.origin, web.read_timeout) == ("web", "http://127.0.0.1:8080", 60.0)
@@ -202,8 +213,8 @@ async def test_nodes_follow_the_snapshots_and_the_others_stay_untouched(
 ) -> None:
     web = {"web": "http://127.0.0.1:9"}
     async with (
-        FakeIngress(pki.ingress, name="n1") as one,
-        FakeIngress(pki.ingress, name="n2") as two,
+        FakeIngress(node_tls(pki.authority, IDS["n1"], ORG), name="n1") as one,
+        FakeIngress(node_tls(pki.authority, IDS["n2"], ORG), name="n2") as two,
     ):
         await agent.apply_snapshot(received({"n1": one.port}, web))
         first = await one.session()
@@ -267,3 +278,39 @@ async def test_a_refused_claim_backs_off_as_usual_not_to_the_cap(pki: Pki) -> No
             await done.wait()
             await sup.drain("done", grace=0.1)
     assert delays[:3] == [0.5, 1.0, 2.0]  # a certificate refusal: [4.0, 4.0, 4.0]
+
+
+async def test_another_nodes_certificate_at_a_nodes_address_is_refused(
+    agent: EdgeApp, pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    """n2's certificate (same CA, same 127.0.0.1 address SAN) served at n1's address: the
+    TLS checks pass, the identity check does not; n2's own connection is left alone."""
+    caplog.set_level(logging.ERROR, logger="kokoa.edge.supervisor")
+    web = {"web": "http://127.0.0.1:9"}
+    n2_files = node_tls(pki.authority, IDS["n2"], ORG)
+    async with (
+        FakeIngress(n2_files, name="n2") as impostor,
+        FakeIngress(n2_files, name="n2") as two,
+    ):
+        await agent.apply_snapshot(received({"n1": impostor.port, "n2": two.port}, web))
+        await two.session()
+
+        def n1_error() -> str:
+            [n1] = [s for s in agent.supervisor.status() if s.name == "n1"]
+            return n1.last_error or ""
+
+        await until(lambda: n1_error().startswith("WrongNode") and len(caplog.records) >= 2)
+        assert f"ingress {IDS['n2']!r} of org {ORG}" in n1_error()
+        assert f"not urn:kokoa:org:{ORG}:ingress:{IDS['n1']}" in n1_error()
+        [record, *_] = caplog.records
+        assert record.getMessage() == "refusing the ingress node: its certificate is another's"
+        assert record.__dict__["node"] == "n1"
+        assert impostor.sessions == []  # closed before any HELLO: it learnt nothing
+        assert connected(agent)["n2"] is NodeState.CONNECTED
+        assert len(two.sessions) == 1 and two.sessions[0].closed is None
+
+        async with FakeIngress(node_tls(pki.authority, IDS["n1"], ORG), name="n1") as one:
+            await agent.apply_snapshot(received({"n1": one.port, "n2": two.port}, web))
+            await one.session()  # the real n1 at its (new) address is accepted
+            await until(lambda: connected(agent)["n1"] is NodeState.CONNECTED)
+        assert two.sessions[0].closed is None and len(two.sessions) == 1

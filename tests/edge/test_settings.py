@@ -118,6 +118,8 @@ def test_settings_are_frozen() -> None:
         ("ingress.0.address", "127.0.0.1:70000", "ingress.0.address", "out of range"),
         ("ingress.0.address", "bad_host:1", "ingress.0.address", "neither an IP"),
         ("ingress.0.server_name", "not a name", "ingress.0.server_name", "neither an IP"),
+        ("ingress.0.identity", "ingress-1", "ingress.0.identity", "not a kokoa identity URI"),
+        ("ingress.0.identity", "urn:kokoa:agent:a1", "ingress.0.identity", "names an agent"),
         ("ingress.1.name", "ingress-1", "ingress", "duplicate node name 'ingress-1'"),
         ("ingress.1.address", "127.0.0.1:7844", "ingress", "duplicate node address"),
         ("services", [], "services", "at least one service"),

@@ -16,6 +16,7 @@ from edge.demo_server import RunningOrigin, running
 from edge.origin import OriginPool
 from edge.origin_config import OriginService
 from edge.origin_proxy import OriginProxy
+from edge.settings import IngressNode
 from edge.tunnel import Tunnel, TunnelState
 from edge.tunnel_errors import (
     Disconnected,
@@ -24,6 +25,7 @@ from edge.tunnel_errors import (
     ProtocolViolation,
     TunnelError,
     Unauthorized,
+    WrongNode,
 )
 from tests.edge.agent_support import Pki, make_pki, node, tunnel, until
 from tests.edge.fake_ingress import FakeIngress, get
@@ -131,6 +133,33 @@ async def test_node_certificate_for_another_name_fails_the_handshake(
     target = node(ingress.port, server_name="ingress.example.com")
     error = await run_until_error(tunnel(target, pki.agent))
     assert isinstance(error, HandshakeFailed)
+    assert ingress.sessions == []
+
+
+@pytest.mark.parametrize(
+    ("identity", "accepted"),
+    [
+        (None, True),  # no identity named: the address is all that is checked
+        ("urn:kokoa:ingress:ingress-1", True),
+        ("urn:kokoa:ingress:ingress-2", False),
+        ("urn:kokoa:org:o1:ingress:ingress-1", False),  # the organisation counts too
+    ],
+)
+async def test_the_identity_a_node_entry_names_is_checked(
+    pki: Pki, ingress: FakeIngress, identity: str | None, accepted: bool
+) -> None:
+    target = IngressNode(name="ingress-1", address=f"127.0.0.1:{ingress.port}", identity=identity)
+    t = tunnel(target, pki.agent)
+    if accepted:
+        async with running_tunnel(t):
+            await ingress.session()
+        return
+    error = await run_until_error(t)
+    assert isinstance(error, WrongNode)
+    assert str(error) == (
+        f"the certificate at 127.0.0.1:{ingress.port} is for ingress 'ingress-1', "
+        f"not {identity} (node 'ingress-1'); refusing it"
+    )
     assert ingress.sessions == []
 
 
