@@ -8,6 +8,7 @@
     cli.py       the root: login, logout, orgs, and the sub-commands below
     resources.py what services, nodes and agents share (show, enable, disable, delete, enroll)
     services.py, nodes.py, agents.py   their list, create and update
+    certificates.py   public (HTTPS) certificates: list, show, upload, replace, delete
     people.py    API tokens and members
 
 Only the standard library, typer, httpx and rich are imported: never FastAPI or SQLAlchemy.

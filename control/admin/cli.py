@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from control.admin import agents, config, nodes, people, services
+from control.admin import agents, certificates, config, nodes, people, services
 from control.admin.errors import AdminError, UsageError
 from control.admin.output import Format, emit_list, note
 from control.admin.session import Session, current
@@ -49,6 +49,7 @@ app = typer.Typer(
 app.add_typer(services.app, name="services")
 app.add_typer(nodes.app, name="nodes")
 app.add_typer(agents.app, name="agents")
+app.add_typer(certificates.app, name="certificates")
 app.add_typer(people.tokens, name="tokens")
 app.add_typer(people.members, name="members")
 orgs = typer.Typer(help="The organisations your token can see.", no_args_is_help=True)

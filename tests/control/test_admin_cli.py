@@ -34,6 +34,7 @@ from control.admin.cli import app
 from control.auth.sessions import COOKIE_NAME
 from control.main import create_app
 from tests.control import helpers
+from tests.control.certificates_support import Issued, TestCA
 from tests.control.databases import sqlite_url
 from tests.control.helpers import API, BASE_URL, PASSWORD, check, unique
 from tests.control.server import serve
@@ -190,6 +191,44 @@ def test_services_create_list_show_update_disable_enable_delete(owner: Owner) ->
     assert "deleted service" in ok(result) + result.stderr
     assert ok_json(env, "services", "list") == []
     assert "no service named" in fails(admin(env, "services", "show", hostname), 2)
+
+
+def test_certificates_upload_list_show_replace_delete(owner: Owner, tmp_path: Path) -> None:
+    env = owner.env
+    ca = TestCA()
+    host = f"{unique('shop')}.example.com"
+
+    def files(issued: Issued, name: str) -> tuple[str, str]:
+        chain, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+        chain.write_text(issued.chain)
+        key.write_text(issued.key)
+        return str(chain), str(key)
+
+    first = ca.issue(host)
+    chain, key = files(first, "first")
+    made = ok_json(env, "certificates", "upload", "--chain", chain, "--key", key)
+    assert made["names"] == [host] and made["serial"] == first.serial
+    table = ok(admin(env, "certificates", "list"))
+    assert "NAMES" in table and host in table and made["id"] in table
+    shown = ok(admin(env, "certificates", "show", host))  # by a name it carries
+    assert made["fingerprint"] in shown and "PRIVATE KEY" not in shown
+    renewed = ca.issue(host, f"www.{host}")
+    chain, key = files(renewed, "renewed")
+    replaced = ok_json(env, "certificates", "replace", host, "--chain", chain, "--key", key)
+    assert (replaced["id"], replaced["serial"]) == (made["id"], renewed.serial)
+    _, wrong = files(ca.issue(host), "wrong")
+    err = fails(
+        admin(env, "certificates", "replace", made["id"], "--chain", chain, "--key", wrong), 1
+    )
+    assert "private_key: does not match the server's certificate" in err
+    missing = admin(
+        env, "certificates", "upload", "--chain", str(tmp_path / "none.pem"), "--key", key
+    )
+    assert "does not exist" in fails(missing, 2)
+    result = admin(env, "certificates", "delete", f"www.{host}", "--yes")
+    assert "deleted certificate" in ok(result) + result.stderr
+    assert ok_json(env, "certificates", "list") == []
+    assert "no certificate carries" in fails(admin(env, "certificates", "show", host), 2)
 
 
 def test_nodes_create_list_update_toggle_enroll_delete(owner: Owner) -> None:
