@@ -101,7 +101,7 @@ async def oidc_callback(
     user (docs/control-plane.md, the linking policy) and start a session as a login does."""
     found = _provider(rt, provider)
     params = {key: value[:MAX_PARAM] for key, value in request.query_params.items()}
-    target = SIGN_IN_PATH
+    target = "/"  # until the state says where the sign-in started
     try:
         await oidc.check_throttle(db, rt, client)
         state = rt.oidc.open_state(found, sealed, params, rt.now())
