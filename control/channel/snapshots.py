@@ -57,8 +57,8 @@ SNAPSHOT_COLUMNS: Mapping[type, frozenset[str]] = {
         {"org_id", "names", "chain", "encrypted_key", "not_before", "not_after"}
     ),
 }
-# A new certificate is in no snapshot (only revoked ones are); new rows of the others are,
-# public certificates included.
+# A newly issued node or agent certificate is in no snapshot (only revoked ones are); new rows
+# of the others are, an uploaded public certificate included.
 INSERTS_MATTER: frozenset[type] = frozenset(
     {Service, ServiceAgent, IngressNode, EdgeAgent, PublicCertificate}
 )
