@@ -125,26 +125,14 @@ class RelyingParty:
         self, provider: OidcProvider, state: LoginState, params: Mapping[str, str]
     ) -> Identity:
         """Exchange the code for tokens, check the ID token and read userinfo."""
-        if "error" in params:
-            code = "denied" if params["error"] == "access_denied" else "provider"
-            detail = f"{params['error']}: {params.get('error_description', '')}"
-            raise OidcFailed(code, f"the provider answered {detail[:300]}")
-        if not params.get("code"):
-            raise OidcFailed("provider", "the provider sent no authorization code")
-        if "iss" in params and params["iss"] != provider.issuer:
-            raise OidcFailed("provider", f"the response names another issuer: {params['iss']!r}")
-        client = self._oauth.create_client(provider.slug)
+        code = _authorization_code(provider, params)
         try:
-            await self._metadata(provider)
-            token = await client.fetch_access_token(
-                redirect_uri=self.redirect_uri(provider.slug),
-                code=params["code"],
-                code_verifier=state.code_verifier,
-            )
-            if "id_token" not in token:
-                raise OidcFailed("provider", "the token response has no ID token")
-            claims = dict(await client.parse_id_token(token, nonce=state.nonce))
-            info = dict(await client.userinfo(token=token))
+            metadata = await self._metadata(provider)
+            if metadata.get("authorization_response_iss_parameter_supported") and (
+                "iss" not in params
+            ):
+                raise OidcFailed("provider", "the response lacks the iss its provider promises")
+            claims, info = await self._exchange(provider, metadata, state, code)
         except OidcFailed:
             raise
         except (
@@ -157,9 +145,26 @@ class RelyingParty:
         ) as exc:
             log.warning("oidc %s: the code exchange failed: %r", provider.slug, exc)
             raise OidcFailed("provider", "the provider's answer was refused") from None
-        if info.get("sub") != claims.get("sub"):
+        if info is not None and info.get("sub") != claims.get("sub"):
             raise OidcFailed("provider", "userinfo is about another subject than the ID token")
-        return _identity(provider, claims | info)
+        return _identity(provider, claims | (info or {}))
+
+    async def _exchange(
+        self, provider: OidcProvider, metadata: Mapping[str, Any], state: LoginState, code: str
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The ID token's checked claims, and userinfo's answer (None: no such endpoint)."""
+        client = self._oauth.create_client(provider.slug)
+        token = await client.fetch_access_token(
+            redirect_uri=self.redirect_uri(provider.slug),
+            code=code,
+            code_verifier=state.code_verifier,
+        )
+        if "id_token" not in token:
+            raise OidcFailed("provider", "the token response has no ID token")
+        claims = dict(await client.parse_id_token(token, nonce=state.nonce))
+        if not metadata.get("userinfo_endpoint"):
+            return claims, None
+        return claims, dict(await client.userinfo(token=token))
 
     async def _metadata(self, provider: OidcProvider) -> Mapping[str, Any]:
         client = self._oauth.create_client(provider.slug)
@@ -168,6 +173,19 @@ class RelyingParty:
             client.server_metadata.clear()  # read it again next time: it may be fixed
             raise ValueError(f"discovery names the issuer {metadata.get('issuer')!r}")
         return metadata
+
+
+def _authorization_code(provider: OidcProvider, params: Mapping[str, str]) -> str:
+    """The code of a successful authorization response, else why it failed."""
+    if "error" in params:
+        code = "denied" if params["error"] == "access_denied" else "provider"
+        detail = f"{params['error']}: {params.get('error_description', '')}"
+        raise OidcFailed(code, f"the provider answered {detail[:300]}")
+    if "iss" in params and params["iss"] != provider.issuer:
+        raise OidcFailed("provider", f"the response names another issuer: {params['iss'][:200]!r}")
+    if not params.get("code"):
+        raise OidcFailed("provider", "the provider sent no authorization code")
+    return params["code"]
 
 
 def _identity(provider: OidcProvider, claims: dict[str, Any]) -> Identity:

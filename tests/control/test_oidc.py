@@ -41,7 +41,7 @@ def provider() -> Iterator[RunningProvider]:
 
 @pytest.fixture
 def settings_overrides(provider: RunningProvider) -> dict[str, Any]:
-    return {"oidc_providers": [provider.setting()], "login_limit_ip": "5/minute"}
+    return {"oidc_providers": [provider.setting()], "login_limit_ip": "10/minute"}
 
 
 def browser_of(app: FastAPI) -> httpx.AsyncClient:
@@ -182,8 +182,11 @@ async def test_a_tampered_foreign_or_replayed_state_is_refused(
     assert error_of(await browser.get(url.copy_set_param("iss", "https://evil.example"))) == (
         "provider"
     )
+    # …and so is one without it, from a provider whose discovery promises it.
+    url = httpx.URL(await callback_url(browser, "ann"))
+    assert error_of(await browser.get(url.copy_remove_param("iss"))) == "provider"
     reasons = [e.after["reason"] for e in await events(app, "auth.login.failed") if e.after]
-    assert reasons == ["state"] * 4 + ["provider"]
+    assert reasons == ["state"] * 4 + ["provider"] * 2
 
 
 @SQLITE_ONLY
@@ -302,7 +305,7 @@ async def test_an_unreachable_or_misconfigured_provider_is_unavailable(
 
 @SQLITE_ONLY
 async def test_failures_are_throttled_per_address(app: FastAPI, browser: httpx.AsyncClient) -> None:
-    for _ in range(5):  # login_limit_ip is 5/minute here
+    for _ in range(10):  # login_limit_ip is 10/minute here
         assert error_of(await browser.get(f"{CALLBACK}?code=x&state=y")) == "state"
     assert error_of(await browser.get(f"{CALLBACK}?code=x&state=y")) == "throttled"
     start = await browser.get(LOGIN)
