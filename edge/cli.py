@@ -39,7 +39,10 @@ TokenOption = Annotated[
     typer.Option(
         "--token",
         envvar="KOKOA_ENROLLMENT_TOKEN",
-        help="One-time enrollment token, needed only for the first start.",
+        help=(
+            "One-time enrollment token: for the first start, or a new one to enroll again "
+            "(the one this state directory last used is ignored)."
+        ),
     ),
 ]
 ControlCaOption = Annotated[

@@ -4,7 +4,8 @@
 
 - `ensure_enrolled(StateDir(dir), ControlClient(url, ca_file=…), kind, token)`: a local P-256
   key, a CSR, the token redeemed for a certificate; key (0600), certificate and CA bundle kept
-  in the state directory. Later starts find them there and need no token.
+  in the state directory. Later starts find them there and need no token; a token the
+  directory has not used yet enrolls it again.
 - `Renewer(state, client).run(on_renewed)`: renews in the background at 2/3 of the lifetime,
   proving possession of the current key; `on_renewed(tls)` swaps the certificate for new
   connections.

@@ -75,21 +75,31 @@ def ensure_enrolled(
     *,
     now: datetime | None = None,
 ) -> Enrollment:
-    """The enrollment in `state` if its certificate is still valid, else a new one with `token`.
+    """The enrollment in `state`, or a new one with `token`.
 
-    A token given while a valid enrollment exists is ignored (so a token left in a service
-    file does not break restarts).
+    - No token: the stored enrollment if its certificate is unexpired.
+    - The token this directory last used (its SHA-256 is in `enrollment.json`): ignored, so a
+      token left in a service file does not break restarts.
+    - Another token: enroll again with it (after a disable and enable, a revocation, a CA
+      rotation); the new key and certificate replace the old ones only once issued. If that
+      fails while the stored certificate is unexpired, the process starts with the stored
+      enrollment and says so (an error); a token refused for good (401) is remembered, so the
+      next restart does not present it again.
 
     Raises:
-        EnrollError: not enrolled (or expired) and no token; the token was refused; the state
-            directory belongs to the other kind of process.
+        EnrollError: not enrolled (or expired) and no usable token; the token was refused and
+            nothing valid is stored; the state directory belongs to the other kind of process.
     """
     current = state.load()
     if current is not None and current.subject.kind != kind:
         raise EnrollError(f"{state.root} holds the enrollment of {WHAT[current.subject.kind]}")
-    if current is not None and not expired(state.certificate(), now or datetime.now(UTC)):
+    valid = current is not None and not expired(state.certificate(), now or datetime.now(UTC))
+    if current is not None and valid and (not token or current.used(token)):
         if token:
-            log.info("already enrolled; --token is not used", extra={"state": str(state.root)})
+            log.info(
+                "already enrolled with this token; --token is not used",
+                extra={"state": str(state.root)},
+            )
         return current
     if not token:
         if current is None:
@@ -98,13 +108,37 @@ def ensure_enrolled(
             f"the certificate in {state.root} has expired and cannot be renewed: "
             "enroll again with a new --token"
         )
+    try:
+        return _enroll(state, client, kind, token, current)
+    except EnrollError as exc:
+        if current is None or not valid:
+            raise
+        if exc.status == 401:  # used, expired, revoked or unknown: it never becomes usable
+            current = state.remember_token(current, token)
+        log.error(
+            "enrolling again with the new token failed; starting with the stored enrollment "
+            "(a token that enrolled this directory before it remembered tokens is refused too)",
+            extra={"error": str(exc), "state": str(state.root), "id": str(current.subject.id)},
+        )
+        return current
+
+
+def _enroll(
+    state: StateDir, client: ControlClient, kind: Kind, token: str, current: Enrollment | None
+) -> Enrollment:
     key = new_key()
     credentials = client.enroll(token, kind, make_csr(key))
     if credentials.subject.kind != kind:
         raise EnrollError(f"the control plane enrolled {WHAT[credentials.subject.kind]}")
-    enrollment = state.save(client.url, key, credentials)
-    log.info(
-        "enrolled",
-        extra={"kind": kind, "id": str(credentials.subject.id), "state": str(state.root)},
-    )
+    old_serial = None if current is None else f"{state.certificate().serial_number:x}"
+    enrollment = state.save(client.url, key, credentials, token=token)
+    fields = {"kind": kind, "id": str(credentials.subject.id), "state": str(state.root)}
+    if current is None:
+        log.info("enrolled", extra=fields)
+        return enrollment
+    if current.subject.id != credentials.subject.id:  # another node or agent now
+        state.snapshot_path.unlink(missing_ok=True)
+        fields["previous_id"] = str(current.subject.id)
+    serial = f"{state.certificate().serial_number:x}"
+    log.info("enrolled again", extra=fields | {"old_serial": old_serial, "serial": serial})
     return enrollment

@@ -5,7 +5,8 @@ is, written so that a crash at any moment leaves a usable pair.
       tunnel.key    the private key, 0600 (made here; it never leaves this machine)
       tunnel.crt    the certificate from the control plane
       ca.crt        the CA certificates the tunnel trusts
-      enrollment.json   control-plane URL and the identity (kind, id, org, name)
+      enrollment.json   control-plane URL, the identity (kind, id, org, name) and the SHA-256
+                        of the last enrollment token used here (never the token)
       snapshot.json     the last snapshot applied from the control channel, 0600
 
 A renewal writes `tunnel.key.next` and `tunnel.crt.next`, then renames the key, then the
@@ -16,6 +17,7 @@ pending is dropped, which leaves the previous pair.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -42,6 +44,17 @@ NEXT = ".next"
 class Enrollment:
     control_url: str
     subject: Subject
+    token_sha256: str | None = None  # the last token used here: redeemed, or refused for good
+
+    def used(self, token: str) -> bool:
+        """Whether `token` is the last one this state directory redeemed (or was refused)."""
+        return self.token_sha256 == token_digest(token)
+
+
+def token_digest(token: str) -> str:
+    """What the state directory keeps of an enrollment token: its SHA-256, hex (as the control
+    plane does; a 256-bit random secret needs no slow hash)."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class StateDir:
@@ -66,7 +79,12 @@ class StateDir:
         self._recover()
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            enrollment = Enrollment(data["control_url"], Subject.model_validate(data["subject"]))
+            digest = data.get("token_sha256")
+            if digest is not None and not isinstance(digest, str):
+                raise ValueError("token_sha256 is not a string")
+            enrollment = Enrollment(
+                data["control_url"], Subject.model_validate(data["subject"]), digest
+            )
             self._check_pair(self.certificate(), self.key())
         except (OSError, ValueError, KeyError, TypeError, ValidationError, pki.PkiError) as exc:
             raise EnrollError(f"the enrollment in {self.root} cannot be used: {exc}") from None
@@ -79,9 +97,17 @@ class StateDir:
         return pki.load_private_key(self.tls.key)
 
     def save(
-        self, control_url: str, key: ec.EllipticCurvePrivateKey, credentials: Credentials
+        self,
+        control_url: str,
+        key: ec.EllipticCurvePrivateKey,
+        credentials: Credentials,
+        *,
+        token: str | None = None,
     ) -> Enrollment:
         """Store a new key with its certificate (and the CA bundle, and who we are).
+
+        `token`: the enrollment token just redeemed (its digest is kept); a renewal passes
+        none and the digest stored before is kept.
 
         Raises:
             EnrollError: the certificate is not for `key` or not for the subject named.
@@ -99,9 +125,25 @@ class StateDir:
         pki.write_certificate(_next(tls.cert), cert)
         os.replace(_next(tls.key), tls.key)
         os.replace(_next(tls.cert), tls.cert)
-        enrollment = Enrollment(control_url, credentials.subject)
+        digest = token_digest(token) if token is not None else self._stored_digest()
+        enrollment = Enrollment(control_url, credentials.subject, digest)
         _write_json(self.root / ENROLLMENT_FILE, _document(enrollment))
         return enrollment
+
+    def remember_token(self, enrollment: Enrollment, token: str) -> Enrollment:
+        """Keep `token`'s digest with `enrollment` (a token refused for good: a restart with
+        the same environment must not try it again)."""
+        remembered = Enrollment(enrollment.control_url, enrollment.subject, token_digest(token))
+        _write_json(self.root / ENROLLMENT_FILE, _document(remembered))
+        return remembered
+
+    def _stored_digest(self) -> str | None:
+        try:
+            data = json.loads((self.root / ENROLLMENT_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        digest = data.get("token_sha256") if isinstance(data, dict) else None
+        return digest if isinstance(digest, str) else None
 
     @property
     def snapshot_path(self) -> Path:
@@ -162,6 +204,7 @@ def _document(enrollment: Enrollment) -> dict[str, Any]:
     return {
         "control_url": enrollment.control_url,
         "subject": enrollment.subject.model_dump(mode="json"),
+        "token_sha256": enrollment.token_sha256,
     }
 
 

@@ -1,5 +1,6 @@
 """The enrollment client that nodes and agents run (common/enroll), against a real control
-plane over HTTP on loopback: when it enrolls and when it must not, its state directory (also
+plane over HTTP on loopback: when it enrolls and when it must not, enrolling again with a new
+token (after a disable and enable) while the same token is ignored, its state directory (also
 after a crash mid-renewal), the renewal loop and how loudly it reports failures."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from common.enroll import ControlClient, EnrollError, Renewer, StateDir, ensure_
 from common.enroll.client import check_control_url
 from common.enroll.lifetime import renew_after
 from common.enroll.proof import new_key
+from common.enroll.state import token_digest
 from common.pki import TlsFiles
 from tests.control.enroll_support import Owner, owner
 from tests.control.helpers import check
@@ -83,15 +85,62 @@ def test_enrolls_once_then_uses_the_state_directory(
     assert document["control_url"] == server and document["subject"]["id"] == agent["id"]
     assert "PRIVATE" not in (tmp_path / "state" / "enrollment.json").read_text()
 
-    second = boss.token("agent", agent["id"])
-    again = ensure_enrolled(state, client, "agent", second["token"])  # left in a unit file
-    assert again == enrollment
-    tokens = check(boss.client.get(f"{boss.base}/enrollment-tokens"), 200)["items"]
-    assert {t["id"]: t["used_at"] is not None for t in tokens} == {
-        first["id"]: True,
-        second["id"]: False,
-    }
-    assert ensure_enrolled(state, ControlClient("http://127.0.0.1:9"), "agent", None) == enrollment
+    assert document["token_sha256"] == token_digest(first["token"])
+    assert first["token"] not in (tmp_path / "state" / "enrollment.json").read_text()
+
+    down = ControlClient("http://127.0.0.1:9")  # nothing listens: no request may be needed
+    assert ensure_enrolled(state, down, "agent", first["token"]) == enrollment  # left in a unit
+    assert ensure_enrolled(state, down, "agent", None) == enrollment
+
+
+async def test_a_new_token_enrolls_again_after_a_disable_and_enable(
+    boss: Owner, server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state, client = StateDir(tmp_path / "s"), ControlClient(server)
+    agent = boss.agent()
+    first = boss.token("agent", agent["id"])["token"]
+    await asyncio.to_thread(ensure_enrolled, state, client, "agent", first)
+    revoked = state.certificate()
+    for action in ("disable", "enable"):
+        check(boss.client.post(f"{boss.base}/agents/{agent['id']}/{action}"), 200)
+    with pytest.raises(EnrollError, match=r"\(401\)"):  # revoked: enable does not undo it
+        await Renewer(state, client).renew_once(lambda tls: None)
+
+    second = boss.token("agent", agent["id"])["token"]
+    again = await asyncio.to_thread(ensure_enrolled, state, client, "agent", second)
+    new = state.certificate()
+    assert new.serial_number != revoked.serial_number
+    assert new.public_key() == state.key().public_key() != revoked.public_key()
+    assert str(again.subject.id) == agent["id"] and again.token_sha256 == token_digest(second)
+    renewed = await Renewer(state, client).renew_once(lambda tls: None)  # accepted: not revoked
+    assert state.load() == again  # a renewal keeps the token's digest
+
+    down = ControlClient("http://127.0.0.1:9")
+    assert ensure_enrolled(state, down, "agent", second) == again  # a restart, same environment
+    assert state.certificate() == renewed
+
+    caplog.set_level(logging.INFO, logger="common.enroll.start")
+    unreachable = ensure_enrolled(state, down, "agent", "kokoa_ent_other")
+    assert unreachable == again and state.certificate() == renewed  # nothing replaced
+    refused = await asyncio.to_thread(ensure_enrolled, state, client, "agent", first)  # used
+    assert refused.token_sha256 == token_digest(first)  # refused for good: remembered
+    assert state.certificate() == renewed
+    assert ensure_enrolled(state, down, "agent", first) == refused  # not tried again
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records]
+    failed = "enrolling again with the new token failed; starting with the stored enrollment"
+    assert [m for m in messages if m[1].startswith(failed[:30])] == [
+        ("ERROR", failed + " (a token that enrolled this directory before it remembered tokens "
+         "is refused too)"),
+    ] * 2  # fmt: skip
+    assert len(boss.audit("enrollment.failed")) == 1
+
+    state.save_snapshot({"version": "old"})
+    other = boss.agent()
+    moved = await asyncio.to_thread(
+        ensure_enrolled, state, client, "agent", boss.token("agent", other["id"])["token"]
+    )
+    assert str(moved.subject.id) == other["id"]
+    assert not state.snapshot_path.exists()  # the other agent's snapshot is not ours
 
 
 def test_refuses_to_start_without_what_it_needs(boss: Owner, server: str, tmp_path: Path) -> None:

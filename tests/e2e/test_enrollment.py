@@ -1,5 +1,6 @@
 """Ingress nodes and agents enrolled by token against a real control plane (HTTPS), then
 serving through the tunnel as real processes: first start with a token, later starts without,
+enrolled again with new tokens in the same state directories after a disable and enable,
 certificates renewed in the background without dropping live connections, and the starts that
 must fail (a used token, a control plane we do not trust, options without --control)."""
 
@@ -143,6 +144,30 @@ def test_enrolled_by_token_they_tunnel_and_restart_without_one(enrolled: Enrolle
     enrolled.start_agent()
     enrolled.wait_serving()
     assert len(enrolled.boss.audit("enrollment.redeem")) == 2  # no token was needed
+
+
+def test_a_new_token_enrolls_again_in_the_same_state_directory(enrolled: Enrolled) -> None:
+    """Disabled (their certificates revoked) and enabled again, a node and an agent started
+    with new tokens over their old state directories get new certificates and serve; without
+    that, the revoked certificates would be kept and the node would refuse the agent."""
+    enrolled.start_ingress(enrolled.token("ingress"))
+    enrolled.start_agent(enrolled.token("agent"))
+    enrolled.wait_serving()
+    names = ("ingress-1", "agent-1")
+    revoked = {name: enrolled.serial(name) for name in names}
+    boss = enrolled.boss
+    for path in (f"nodes/{enrolled.node_row['id']}", f"agents/{enrolled.agent_row['id']}"):
+        boss.client.post(f"{boss.base}/{path}/disable").raise_for_status()
+    enrolled.topo.stop("agent-1")
+    enrolled.topo.stop("ingress-1")
+    for path in (f"nodes/{enrolled.node_row['id']}", f"agents/{enrolled.agent_row['id']}"):
+        boss.client.post(f"{boss.base}/{path}/enable").raise_for_status()
+
+    enrolled.start_ingress(enrolled.token("ingress"))
+    enrolled.start_agent(enrolled.token("agent"))
+    enrolled.wait_serving()
+    assert all(enrolled.serial(name) != revoked[name] for name in names)
+    assert len(boss.audit("enrollment.redeem")) == 4
 
 
 def _kokoa(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
