@@ -108,10 +108,41 @@ def _load(
 @app.command("check-config")
 def check_config(
     file: Annotated[Path, typer.Argument(help="The YAML configuration file to check.")],
+    control: ControlOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
-    """Validate a configuration file (and that its certificates load); exit 1 if invalid."""
-    settings = _load(file)
-    listeners = [
+    """Validate a configuration file (and that its certificates load); exit 1 if invalid.
+
+    A file for control mode (with --control URL or --state-dir, or when the file's default
+    state directory holds an enrollment) is validated as `run --control` reads it, and the
+    state directory is reported: enrollment, certificate and expiry, the stored snapshot (its
+    version, and whether it applies to this file).
+    """
+    from common.enroll import default_state_dir
+
+    root = state_dir or default_state_dir(file)
+    if control is not None or state_dir is not None or (root / "enrollment.json").exists():
+        _check_controlled(file, control, root)
+        return
+    try:
+        settings = load_settings(file)
+    except ConfigError as exc:
+        sys.stderr.write(
+            f"{exc}\n(a file for control mode: pass --control URL, or --state-dir DIR)\n"
+        )
+        raise typer.Exit(1) from None
+    problems = file_problems(settings)
+    if problems:
+        sys.stderr.write(str(ConfigError(str(file), problems)) + "\n")
+        raise typer.Exit(1)
+    typer.echo(
+        f"{file}: ok — node {settings.node}, {len(settings.services)} service(s), "
+        + ", ".join(_listeners(settings))
+    )
+
+
+def _listeners(settings: IngressSettings) -> list[str]:
+    return [
         f"{name} {listener.listen}"
         for name, listener in (
             ("tunnel", settings.tunnel),
@@ -121,10 +152,65 @@ def check_config(
         )
         if listener is not None
     ]
-    typer.echo(
-        f"{file}: ok — node {settings.node}, {len(settings.services)} service(s), "
-        + ", ".join(listeners)
-    )
+
+
+def _check_controlled(file: Path, control: str | None, root: Path) -> None:
+    """`check-config` in control mode: the file, the state directory, the stored snapshot."""
+    from common.channel import IngressConfig, SnapshotRejected
+    from common.channel.check import file_keys, inspect_state, outcome
+    from common.enroll import StateDir, check_control_url
+    from ingress import controlled
+
+    state = StateDir(root)
+    report = inspect_state(state, "ingress", IngressConfig)
+    lines, problems = [f"state directory: {root}", *report.lines], list(report.problems)
+    enrollment = report.enrollment
+    if control is not None:
+        try:
+            url = check_control_url(control)
+        except ValueError as exc:
+            problems.append(f"--control: {exc}")
+        else:
+            if enrollment is not None and enrollment.control_url != url:
+                lines.append(f"note: enrolled with {enrollment.control_url}, --control is {url}")
+    tls = state.tls
+    overlay: dict[str, object] = {
+        "tunnel": {"cert": str(tls.cert), "key": str(tls.key), "ca": str(tls.ca)}
+    }
+    if enrollment is not None:
+        overlay["node"] = enrollment.subject.name
+    elif "node" not in file_keys(file):
+        overlay["node"] = "not-enrolled-yet"  # only for validating the rest of the file
+    try:
+        settings = load_settings(file, overlay, controlled=True)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    else:
+        checked = [
+            (field, reason)
+            for field, reason in file_problems(settings)
+            if enrollment is not None or not field.startswith("tunnel.")
+        ]
+        problems += [f"{field}: {reason}" for field, reason in checked]
+        lines.insert(0, "file: valid for control mode, " + ", ".join(_listeners(settings)))
+        if report.snapshot is not None:
+            config = report.snapshot.config
+            try:
+                controlled.load_certificates(controlled.build(settings, config))
+            except SnapshotRejected as exc:
+                problems.append(f"the stored snapshot does not apply: {exc}")
+            else:
+                names = ", ".join(service.name for service in config.services) or "none"
+                lines.append(
+                    f"  {len(config.services)} service(s): {names}; "
+                    f"{len(config.certificates)} HTTPS certificate(s); "
+                    f"{len(config.revoked.serials)} revoked agent certificate(s)"
+                )
+    out, err, code = outcome(file, lines, problems)
+    typer.echo(out)
+    if err:
+        typer.echo(err, err=True)
+    raise typer.Exit(code)
 
 
 @app.command()
