@@ -5,6 +5,7 @@ import type { Params } from '../lib/routes.ts'
 import { AcceptInvitation } from '../pages/AcceptInvitation.tsx'
 import { AgentDetail, AgentNew, Agents } from '../pages/Agents.tsx'
 import { Audit } from '../pages/Audit.tsx'
+import { CertificateDetail, CertificateNew, CertificateReplace, Certificates } from '../pages/Certificates.tsx'
 import { Dashboard } from '../pages/Dashboard.tsx'
 import { Home, NewOrg } from '../pages/Home.tsx'
 import { Members } from '../pages/Members.tsx'
@@ -43,6 +44,10 @@ export const ROUTES: readonly Route[] = [
   { path: '/orgs/:org/agents', access: 'org', page: Agents },
   { path: '/orgs/:org/agents/new', access: 'org', page: AgentNew },
   { path: '/orgs/:org/agents/:id', access: 'org', page: AgentDetail },
+  { path: '/orgs/:org/certificates', access: 'org', page: Certificates },
+  { path: '/orgs/:org/certificates/new', access: 'org', page: CertificateNew },
+  { path: '/orgs/:org/certificates/:id', access: 'org', page: CertificateDetail },
+  { path: '/orgs/:org/certificates/:id/replace', access: 'org', page: CertificateReplace },
   { path: '/orgs/:org/members', access: 'org', page: Members },
   { path: '/orgs/:org/tokens', access: 'org', page: OrgTokens },
   { path: '/orgs/:org/monitoring', access: 'org', page: Monitoring },

@@ -1,8 +1,10 @@
 import type { StatusCounts } from '../api/types.ts'
 import { useApp, useOrg } from '../app/context.ts'
 import { formatRelative } from '../lib/format.ts'
+import type { CertificateAlert } from '../lib/certificates.ts'
 import { orgPath } from '../lib/routes.ts'
 import { STATUSES, type Alert } from '../lib/status.ts'
+import { CertificateAlertItems } from './Certificates.tsx'
 import { EmptyState } from './EmptyState.tsx'
 import { Link } from './Link.tsx'
 import { StatusBadge } from './StatusBadge.tsx'
@@ -26,11 +28,12 @@ export function StatusCountList({ counts, label }: { counts: StatusCounts; label
   )
 }
 
-/** What needs attention now: nodes and agents offline or degraded, with why. */
-export function AlertList({ alerts }: { alerts: readonly Alert[] }) {
+/** What needs attention now: nodes and agents offline or degraded, with why, then HTTPS
+ * certificates expired or expiring soon. */
+export function AlertList({ alerts, certificates = [] }: { alerts: readonly Alert[]; certificates?: readonly CertificateAlert[] }) {
   const { t, locale } = useApp()
   const org = useOrg()
-  if (alerts.length === 0) return <EmptyState title={t('alerts.none')}>{t('alerts.noneWhy')}</EmptyState>
+  if (alerts.length === 0 && certificates.length === 0) return <EmptyState title={t('alerts.none')}>{t('alerts.noneWhy')}</EmptyState>
   return (
     <ul class="alerts">
       {alerts.map((a) => {
@@ -59,6 +62,7 @@ export function AlertList({ alerts }: { alerts: readonly Alert[] }) {
           </li>
         )
       })}
+      <CertificateAlertItems alerts={certificates} />
     </ul>
   )
 }

@@ -12,6 +12,7 @@ const SECTIONS: readonly { path: string; key: MessageKey; needs?: Permission }[]
   { path: 'services', key: 'nav.services' },
   { path: 'nodes', key: 'nav.nodes' },
   { path: 'agents', key: 'nav.agents' },
+  { path: 'certificates', key: 'nav.certificates', needs: 'certificates.read' },
   { path: 'monitoring', key: 'nav.monitoring' },
   { path: 'members', key: 'nav.members' },
   { path: 'tokens', key: 'nav.tokens', needs: 'tokens.manage' },

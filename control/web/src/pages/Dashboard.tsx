@@ -3,6 +3,7 @@ import type { AgentStatus, NodeStatus } from '../api/types.ts'
 import { useApp, useOrg } from '../app/context.ts'
 import { useResource } from '../app/hooks.ts'
 import { AlertList, StatusCountList } from '../components/Alerts.tsx'
+import { useCertificates } from '../components/Certificates.tsx'
 import { EmptyState } from '../components/EmptyState.tsx'
 import { Link } from '../components/Link.tsx'
 import { Loading } from '../components/Loading.tsx'
@@ -12,6 +13,7 @@ import { RecentEvents } from '../components/RecentEvents.tsx'
 import { StatusBadge } from '../components/StatusBadge.tsx'
 import { StatusEventTable } from '../components/StatusEvents.tsx'
 import { RangeSelect, TrafficPanel } from '../components/TrafficPanel.tsx'
+import { certificateAlerts } from '../lib/certificates.ts'
 import { formatRelative } from '../lib/format.ts'
 import { allPages } from '../lib/pages.ts'
 import { orgPath } from '../lib/routes.ts'
@@ -98,6 +100,7 @@ export function Dashboard() {
   const { t } = useApp()
   const org = useOrg()
   const overview = useOverview()
+  const certificates = useCertificates()
   const o = overview.data
   return (
     <section>
@@ -123,7 +126,8 @@ export function Dashboard() {
           </div>
           <section class="panel">
             <h2>{t('dashboard.alerts')}</h2>
-            <AlertList alerts={alertsOf(o.nodes.items, o.agents.items)} />
+            <ProblemAlert error={certificates.error} stale={certificates.data !== undefined} />
+            <AlertList alerts={alertsOf(o.nodes.items, o.agents.items)} certificates={certificateAlerts(certificates.data?.items ?? [])} />
           </section>
         </>
       )}

@@ -2,6 +2,7 @@ import { unwrap } from '../api/client.ts'
 import { useApp, useOrg } from '../app/context.ts'
 import { useResource } from '../app/hooks.ts'
 import { AlertList } from '../components/Alerts.tsx'
+import { useCertificates } from '../components/Certificates.tsx'
 import { EmptyState } from '../components/EmptyState.tsx'
 import { Link } from '../components/Link.tsx'
 import { Loading } from '../components/Loading.tsx'
@@ -9,6 +10,7 @@ import { PageHeader } from '../components/PageHeader.tsx'
 import { Pagination } from '../components/Pagination.tsx'
 import { ProblemAlert } from '../components/ProblemAlert.tsx'
 import { StatusEventTable } from '../components/StatusEvents.tsx'
+import { certificateAlerts } from '../lib/certificates.ts'
 import { eventsAuditPath, formatEventsQuery, parseEventsQuery, type EventsQuery } from '../lib/eventsQuery.ts'
 import { DEFAULT_LIMIT } from '../lib/listQuery.ts'
 import { allPages } from '../lib/pages.ts'
@@ -42,6 +44,7 @@ export function Monitoring() {
       ),
     [org.id, location.search],
   )
+  const certificates = useCertificates()
   const s = subjects.data
   return (
     <section>
@@ -49,7 +52,8 @@ export function Monitoring() {
       <section class="panel">
         <h2>{t('dashboard.alerts')}</h2>
         <ProblemAlert error={subjects.error} stale={s !== undefined} />
-        {s ? <AlertList alerts={alertsOf(s.nodes, s.agents)} /> : subjects.error ? null : <Loading />}
+        <ProblemAlert error={certificates.error} stale={certificates.data !== undefined} />
+        {s ? <AlertList alerts={alertsOf(s.nodes, s.agents)} certificates={certificateAlerts(certificates.data?.items ?? [])} /> : subjects.error ? null : <Loading />}
       </section>
       <h2>{t('events.title')}</h2>
       <div class="filters">
