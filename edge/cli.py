@@ -125,14 +125,13 @@ def check_config(
     state directory is reported: enrollment, certificate and expiry, the stored snapshot (its
     version, and whether it applies to this file).
     """
+    from common.channel.check import controlled_root
     from common.config import ConfigError
-    from common.enroll import default_state_dir
     from edge.app import load_checked
 
-    root = state_dir or default_state_dir(file)
-    if control is not None or state_dir is not None or (root / "enrollment.json").exists():
+    root = controlled_root(file, control, state_dir)
+    if root is not None:
         _check_controlled(file, control, root)
-        return
     try:
         settings = load_checked(file)
     except ConfigError as exc:
@@ -142,58 +141,31 @@ def check_config(
     typer.echo(f"{file}: OK\n  agent: {settings.agent}\n  ingress: {nodes}\n  services: {services}")
 
 
-def _check_controlled(file: Path, control: str | None, root: Path) -> None:
+def _check_controlled(file: Path, control: str | None, root: Path) -> NoReturn:
     """`check-config` in control mode: the file, the state directory, the stored snapshot."""
-    from common.channel import AgentConfig, SnapshotRejected
-    from common.channel.check import file_keys, inspect_state, outcome
-    from common.config import ConfigError
-    from common.enroll import StateDir, check_control_url
+    from common.channel import AgentConfig
+    from common.channel.check import Checker, check_controlled, echo_and_exit
     from edge import controlled
     from edge.settings import ControlledEdgeSettings, check_files, load_settings
 
-    state = StateDir(root)
-    report = inspect_state(state, "agent", AgentConfig)
-    lines, problems = [f"state directory: {root}", *report.lines], list(report.problems)
-    enrollment = report.enrollment
-    if control is not None:
-        try:
-            url = check_control_url(control)
-        except ValueError as exc:
-            problems.append(f"--control: {exc}")
-        else:
-            if enrollment is not None and enrollment.control_url != url:
-                lines.append(f"note: enrolled with {enrollment.control_url}, --control is {url}")
-    tls = state.tls
-    overlay: dict[str, object] = {
-        "tls": {"cert": str(tls.cert), "key": str(tls.key), "ca": str(tls.ca)}
-    }
-    if enrollment is not None:
-        overlay["agent"] = str(enrollment.subject.id)
-    elif "agent" not in file_keys(file):
-        overlay["agent"] = "not-enrolled-yet"  # only for validating the rest of the file
-    try:
-        settings = load_settings(file, overlay, controlled=True)
-    except ConfigError as exc:
-        problems.append(str(exc))
-    else:
+    def load(path: Path, overlay: dict[str, object]) -> ControlledEdgeSettings:
+        settings = load_settings(path, overlay, controlled=True)
         assert isinstance(settings, ControlledEdgeSettings)
-        if enrollment is not None:
-            problems += [f"{field}: {reason}" for field, reason in check_files(settings)]
-        lines.insert(0, "file: valid for control mode (nodes and services: from the snapshots)")
-        if report.snapshot is not None:
-            try:
-                applied = controlled.settings_for(settings, report.snapshot.config)
-            except SnapshotRejected as exc:
-                problems.append(f"the stored snapshot does not apply: {exc}")
-            else:
-                nodes = ", ".join(f"{n.name} ({n.address})" for n in applied.ingress) or "none"
-                services = ", ".join(f"{s.name} -> {s.origin}" for s in applied.services)
-                lines += [f"  ingress: {nodes}", f"  services: {services or 'none'}"]
-    out, err, code = outcome(file, lines, problems)
-    typer.echo(out)
-    if err:
-        typer.echo(err, err=True)
-    raise typer.Exit(code)
+        return settings
+
+    def apply(settings: ControlledEdgeSettings, config: AgentConfig) -> list[str]:
+        applied = controlled.settings_for(settings, config)
+        nodes = ", ".join(f"{n.name} ({n.address})" for n in applied.ingress) or "none"
+        services = ", ".join(f"{s.name} -> {s.origin}" for s in applied.services) or "none"
+        return [f"ingress: {nodes}", f"services: {services}"]
+
+    checker: Checker[AgentConfig, ControlledEdgeSettings] = Checker(
+        "agent", AgentConfig, "agent", "tls", lambda enrollment: str(enrollment.subject.id),
+        load, lambda settings, enrolled: check_files(settings) if enrolled else [],
+        lambda _: "file: valid for control mode (nodes and services: from the snapshots)",
+        apply,
+    )  # fmt: skip
+    echo_and_exit(check_controlled(checker, file, control, root))
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:

@@ -10,7 +10,7 @@ import asyncio
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -118,12 +118,11 @@ def check_config(
     state directory is reported: enrollment, certificate and expiry, the stored snapshot (its
     version, and whether it applies to this file).
     """
-    from common.enroll import default_state_dir
+    from common.channel.check import controlled_root
 
-    root = state_dir or default_state_dir(file)
-    if control is not None or state_dir is not None or (root / "enrollment.json").exists():
+    root = controlled_root(file, control, state_dir)
+    if root is not None:
         _check_controlled(file, control, root)
-        return
     try:
         settings = load_settings(file)
     except ConfigError as exc:
@@ -154,63 +153,32 @@ def _listeners(settings: IngressSettings) -> list[str]:
     ]
 
 
-def _check_controlled(file: Path, control: str | None, root: Path) -> None:
+def _check_controlled(file: Path, control: str | None, root: Path) -> NoReturn:
     """`check-config` in control mode: the file, the state directory, the stored snapshot."""
-    from common.channel import IngressConfig, SnapshotRejected
-    from common.channel.check import file_keys, inspect_state, outcome
-    from common.enroll import StateDir, check_control_url
+    from common.channel import IngressConfig
+    from common.channel.check import Checker, check_controlled, echo_and_exit
     from ingress import controlled
 
-    state = StateDir(root)
-    report = inspect_state(state, "ingress", IngressConfig)
-    lines, problems = [f"state directory: {root}", *report.lines], list(report.problems)
-    enrollment = report.enrollment
-    if control is not None:
-        try:
-            url = check_control_url(control)
-        except ValueError as exc:
-            problems.append(f"--control: {exc}")
-        else:
-            if enrollment is not None and enrollment.control_url != url:
-                lines.append(f"note: enrolled with {enrollment.control_url}, --control is {url}")
-    tls = state.tls
-    overlay: dict[str, object] = {
-        "tunnel": {"cert": str(tls.cert), "key": str(tls.key), "ca": str(tls.ca)}
-    }
-    if enrollment is not None:
-        overlay["node"] = enrollment.subject.name
-    elif "node" not in file_keys(file):
-        overlay["node"] = "not-enrolled-yet"  # only for validating the rest of the file
-    try:
-        settings = load_settings(file, overlay, controlled=True)
-    except ConfigError as exc:
-        problems.append(str(exc))
-    else:
-        checked = [
-            (field, reason)
-            for field, reason in file_problems(settings)
-            if enrollment is not None or not field.startswith("tunnel.")
+    def problems(settings: IngressSettings, enrolled: bool) -> list[tuple[str, str]]:
+        found = file_problems(settings)
+        return found if enrolled else [p for p in found if not p[0].startswith("tunnel.")]
+
+    def apply(settings: IngressSettings, config: IngressConfig) -> list[str]:
+        controlled.load_certificates(controlled.build(settings, config))
+        names = ", ".join(service.name for service in config.services) or "none"
+        return [
+            f"{len(config.services)} service(s): {names}; "
+            f"{len(config.certificates)} HTTPS certificate(s); "
+            f"{len(config.revoked.serials)} revoked agent certificate(s)"
         ]
-        problems += [f"{field}: {reason}" for field, reason in checked]
-        lines.insert(0, "file: valid for control mode, " + ", ".join(_listeners(settings)))
-        if report.snapshot is not None:
-            config = report.snapshot.config
-            try:
-                controlled.load_certificates(controlled.build(settings, config))
-            except SnapshotRejected as exc:
-                problems.append(f"the stored snapshot does not apply: {exc}")
-            else:
-                names = ", ".join(service.name for service in config.services) or "none"
-                lines.append(
-                    f"  {len(config.services)} service(s): {names}; "
-                    f"{len(config.certificates)} HTTPS certificate(s); "
-                    f"{len(config.revoked.serials)} revoked agent certificate(s)"
-                )
-    out, err, code = outcome(file, lines, problems)
-    typer.echo(out)
-    if err:
-        typer.echo(err, err=True)
-    raise typer.Exit(code)
+
+    checker: Checker[IngressConfig, IngressSettings] = Checker(
+        "ingress", IngressConfig, "node", "tunnel", lambda enrollment: enrollment.subject.name,
+        lambda path, overlay: load_settings(path, overlay, controlled=True), problems,
+        lambda settings: "file: valid for control mode, " + ", ".join(_listeners(settings)),
+        apply,
+    )  # fmt: skip
+    echo_and_exit(check_controlled(checker, file, control, root))
 
 
 @app.command()

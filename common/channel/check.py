@@ -1,31 +1,37 @@
-"""What `kokoa ingress check-config` and `kokoa edge check-config` report about the state
-directory of a process in control mode: its enrollment, its certificate and the snapshot it
-would start from (docs/enrollment.md, "Checking a configuration").
+"""What `kokoa ingress check-config` and `kokoa edge check-config` report about a file for
+control mode and the state directory of its process: its enrollment, its certificate and the
+snapshot it would start from (docs/enrollment.md, "Checking a configuration").
 
-`inspect_state(state, kind, model)` reads without changing anything (a renewal a crash
-interrupted is left for the process to finish) and returns what it found, line by line, and
-the problems that would stop the process or make it start without its stored configuration.
-Whether the snapshot's content fits the file is the caller's part (`StateReport.snapshot`).
+- `inspect_state(state, kind, model)` reads without changing anything (a renewal a crash
+  interrupted is left for the process to finish) and returns what it found, line by line, and
+  the problems that would stop the process or make it start without its stored configuration.
+- `check_controlled(checker, file, control, root)`: the whole check — the file loaded as
+  `run --control` loads it, the state directory, and whether the stored snapshot applies to
+  the file; each kind of process says how (`Checker`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Generic
+from typing import Generic, NoReturn, TypeVar
 
 from cryptography import x509
 from pydantic import ValidationError
 
 from common import pki
 from common.channel.snapshot import C, IngressConfig, Snapshot, SnapshotRejected, from_document
+from common.config import ConfigError
+from common.enroll.client import check_control_url
 from common.enroll.lifetime import renew_after, urgent_after
 from common.enroll.messages import Kind, Subject
 from common.enroll.state import ENROLLMENT_FILE, Enrollment, StateDir
 
 WHAT = {"ingress": "an ingress node", "agent": "an edge agent"}
+S = TypeVar("S")  # a process's settings
 
 
 @dataclass
@@ -175,3 +181,86 @@ def outcome(file: Path, lines: list[str], problems: list[str]) -> tuple[str, str
     out = [f"{file}: {'NOT OK' if problems else 'OK'} (control mode)", *(f"  {x}" for x in lines)]
     err = [f"  problem: {problem}" for problem in problems]
     return "\n".join(out), "\n".join(err), 1 if problems else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Checker(Generic[C, S]):
+    """How one kind of process is checked in control mode.
+
+    `identity`/`tls`: the fields the enrollment decides (their values from `identity_of`);
+    `load(file, overlay)` reads the file in control mode (ConfigError); `file_problems(
+    settings, enrolled)` checks the files it names; `describe(settings)` is the file's line;
+    `apply(settings, config)` applies a stored snapshot as the process would (lines to show;
+    SnapshotRejected).
+    """
+
+    kind: Kind
+    model: type[C]
+    identity: str
+    tls: str
+    identity_of: Callable[[Enrollment], str]
+    load: Callable[[Path, dict[str, object]], S]
+    file_problems: Callable[[S, bool], Sequence[tuple[str, str]]]
+    describe: Callable[[S], str]
+    apply: Callable[[S, C], list[str]]
+
+
+def check_controlled(
+    checker: Checker[C, S], file: Path, control: str | None, root: Path
+) -> tuple[str, str, int]:
+    """The check of `file` and of the state directory `root`: stdout, stderr, exit code."""
+    state = StateDir(root)
+    found: StateReport[C] = inspect_state(state, checker.kind, checker.model)
+    lines, problems = [f"state directory: {root}", *found.lines], list(found.problems)
+    enrollment = found.enrollment
+    if control is not None:
+        try:
+            url = check_control_url(control)
+        except ValueError as exc:
+            problems.append(f"--control: {exc}")
+        else:
+            if enrollment is not None and enrollment.control_url != url:
+                lines.append(f"note: enrolled with {enrollment.control_url}, --control is {url}")
+    tls = state.tls
+    files = {"cert": str(tls.cert), "key": str(tls.key), "ca": str(tls.ca)}
+    overlay: dict[str, object] = {checker.tls: files}
+    if enrollment is not None:
+        overlay[checker.identity] = checker.identity_of(enrollment)
+    elif checker.identity not in file_keys(file):
+        overlay[checker.identity] = "not-enrolled-yet"  # only to validate the rest of the file
+    try:
+        settings = checker.load(file, overlay)
+    except ConfigError as exc:
+        problems.append(str(exc))
+        return outcome(file, lines, problems)
+    in_files = checker.file_problems(settings, enrollment is not None)
+    problems += [f"{where}: {reason}" for where, reason in in_files]
+    lines.insert(0, checker.describe(settings))
+    if found.snapshot is not None:
+        try:
+            lines += [f"  {line}" for line in checker.apply(settings, found.snapshot.config)]
+        except SnapshotRejected as exc:
+            problems.append(f"the stored snapshot does not apply: {exc}")
+    return outcome(file, lines, problems)
+
+
+def controlled_root(file: Path, control: str | None, state_dir: Path | None) -> Path | None:
+    """The state directory to check if `file` is to be checked for control mode: with
+    `--control` or `--state-dir`, or when its default state directory holds an enrollment."""
+    from common.enroll.start import default_state_dir
+
+    root = state_dir or default_state_dir(file)
+    if control is not None or state_dir is not None or (root / ENROLLMENT_FILE).exists():
+        return root
+    return None
+
+
+def echo_and_exit(result: tuple[str, str, int]) -> NoReturn:
+    """Print what `check_controlled` found and exit with its status (a typer command)."""
+    import typer
+
+    out, err, code = result
+    typer.echo(out)
+    if err:
+        typer.echo(err, err=True)
+    raise typer.Exit(code)
