@@ -114,7 +114,10 @@ def ensure_enrolled(
         if current is None or not valid:
             raise
         if exc.status == 401:  # used, expired, revoked or unknown: it never becomes usable
-            current = state.remember_token(current, token)
+            try:
+                current = state.remember_token(current, token)
+            except OSError as write_error:  # then the next start tries it again: no harm
+                log.warning("cannot remember the refused token", extra={"error": str(write_error)})
         log.error(
             "enrolling again with the new token failed; starting with the stored enrollment "
             "(a token that enrolled this directory before it remembered tokens is refused too)",
