@@ -18,7 +18,7 @@ export function ExpiryBadge({ expiry, notAfter }: { expiry: Expiry; notAfter: st
   const { t, locale } = useApp()
   const { key, days } = expiryMessage(expiry)
   return (
-    <span class={`badge ${BADGE[expiry.state]}`} title={formatDateTime(notAfter, locale)}>
+    <span class={`badge expiry ${BADGE[expiry.state]}`} title={formatDateTime(notAfter, locale)}>
       <span class="dot" aria-hidden="true" />
       {t(key, { days: formatDays(days, locale) })}
     </span>

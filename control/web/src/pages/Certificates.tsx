@@ -127,7 +127,7 @@ export function Certificates() {
                     <td class="wide-only">{c.key_type}</td>
                     <td>
                       <ExpiryBadge expiry={expiryOf(c, now)} notAfter={c.not_after} />
-                      <div class="hint">{formatDateTime(c.not_after, locale)}</div>
+                      <div class="hint wide-only">{formatDateTime(c.not_after, locale)}</div>
                     </td>
                     {canWrite && (
                       <td class="row-actions wide-only">
