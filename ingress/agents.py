@@ -209,8 +209,9 @@ class AgentPool:
         A timer that cancels the task, as `asyncio.timeout` does, at a quarter of its cost
         (this runs once per request, and almost never waits).
         """
-        deadline = _Deadline(asyncio.current_task())
-        timer = asyncio.get_running_loop().call_later(self._open_timeout, deadline.expire)
+        loop = asyncio.get_running_loop()
+        deadline = _Deadline(asyncio.current_task(loop))
+        timer = loop.call_later(self._open_timeout, deadline.expire)
         try:
             return await connection.open_stream()
         except asyncio.CancelledError:

@@ -44,6 +44,9 @@ class HttpConnection(asyncio.Protocol):
     """The HTTP/1.1 server side of one client connection; see the module docstring."""
 
     def __init__(self, listener: Listener) -> None:
+        # Made by the loop (create_server's factory); asking asyncio for it per request costs
+        # a getpid() system call each time on Python 3.11.
+        self._loop = asyncio.get_running_loop()
         self.listener = listener
         self.limits = listener.server.limits()
         self.transport: asyncio.Transport | None = None
@@ -303,7 +306,7 @@ class HttpConnection(asyncio.Protocol):
             ClientGone: the connection is closed.
         """
         while self._write_paused and not self.closed:
-            waiter = asyncio.get_running_loop().create_future()
+            waiter = self._loop.create_future()
             self._drain_waiter = waiter
             try:
                 await waiter
@@ -356,7 +359,7 @@ class HttpConnection(asyncio.Protocol):
             waiter.set_result(None)
 
     def _now(self) -> float:
-        return asyncio.get_running_loop().time()
+        return self._loop.time()
 
 
 def _timed_out() -> Rejected:
