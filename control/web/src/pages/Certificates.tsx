@@ -13,6 +13,7 @@ import { Link } from '../components/Link.tsx'
 import { Loading } from '../components/Loading.tsx'
 import { PageHeader } from '../components/PageHeader.tsx'
 import { ProblemAlert } from '../components/ProblemAlert.tsx'
+import { RecentEvents } from '../components/RecentEvents.tsx'
 import { DeleteButton } from '../components/RowActions.tsx'
 import {
   certificateName,
@@ -317,6 +318,7 @@ export function CertificateDetail({ params }: PageProps) {
         <h2 id="chain-heading">{t('certificates.chain')}</h2>
         <pre tabIndex={0}>{c.chain}</pre>
       </section>
+      <RecentEvents targetType="public_certificate" targetId={c.id} />
     </section>
   )
 }
