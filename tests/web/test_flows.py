@@ -203,6 +203,9 @@ def test_phone_width_keyboard_and_labels(
     owner.close()
     page.set_viewport_size({"width": 390, "height": 800})
     page.goto("/signin")
+    # Rendered first (the page's own heading), then the first Tab of a fresh page load
+    # reaches the skip link: the app moves focus to the heading only when it navigates.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     sign_in(page, "owner@example.com")
@@ -214,6 +217,7 @@ def test_phone_width_keyboard_and_labels(
     menu.click()
     nav_link.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Members")
+    expect(page.get_by_role("heading", level=1)).to_be_focused()  # announced after navigating
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
     for path in (f"/orgs/{org}/services/new", f"/orgs/{org}/members", "/profile"):
         page.goto(path)

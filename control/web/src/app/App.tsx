@@ -49,7 +49,7 @@ export function App() {
   const navigate = useCallback((to: string, options: NavigateOptions = {}) => {
     if (options.replace) window.history.replaceState(null, '', to)
     else window.history.pushState(null, '', to)
-    setLocation(readLocation())
+    setLocation({ ...readLocation(), navigated: true })
     if (!options.replace) window.scrollTo(0, 0)
   }, [])
 
@@ -78,7 +78,7 @@ export function App() {
 
   useEffect(() => {
     void boot()
-    const onPop = () => setLocation(readLocation())
+    const onPop = () => setLocation({ ...readLocation(), navigated: true })
     window.addEventListener('popstate', onPop)
     return () => window.removeEventListener('popstate', onPop)
   }, [boot])

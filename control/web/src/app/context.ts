@@ -9,6 +9,9 @@ export interface Location {
   path: string
   search: string
   hash: string
+  /** set once the app itself has moved (a link, a redirect, back/forward); not on the first
+   * page load, where focus stays at the top of the document */
+  navigated?: boolean
 }
 
 export interface NavigateOptions {

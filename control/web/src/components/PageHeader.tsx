@@ -11,10 +11,12 @@ export function PageHeader({ title, children }: { title: string; children?: Comp
     document.title = `${title} · Kokoa`
   }, [title])
   useEffect(() => {
+    // Not on the first page load: there the first Tab reaches "Skip to content", as on any page.
+    if (!location.navigated) return
     if (document.activeElement === document.body || document.activeElement?.closest('nav, .page-header')) {
       ref.current?.focus()
     }
-  }, [location.path])
+  }, [location.path, location.navigated])
   return (
     <div class="page-header">
       <h1 ref={ref} tabIndex={-1}>
