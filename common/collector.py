@@ -6,8 +6,8 @@ hundreds of short-lived objects, almost all freed by reference counting, so the 
 collections keep walking the same in-flight requests, and a full one walks everything the
 process built at start (configuration, modules, TLS contexts, aioquic's tables).
 Measured with wrk at 50 connections through one ingress and one agent (bench/run.py's
-topology, 10 s): ~530 young and 4 full collections per process, 8-10% of its CPU, each full
-one ~50 ms during which every request in flight waits. See docs/performance.md.
+topology, 10 s): ~530-590 young and 4 full collections per process, 8-10% of its CPU, each
+full one 25-50 ms during which every request in flight waits. See docs/performance.md.
 
 `tune()`, once a process has started:
 
