@@ -102,6 +102,14 @@ class TunnelConnection(Protocol):
         """Open a new bidirectional stream (waits while the peer's stream limit is reached)."""
         ...
 
+    def open_stream_now(self) -> TunnelStream | None:
+        """Open a new bidirectional stream if the peer's stream limit allows it now, else None.
+
+        Raises:
+            ConnectionClosed: the connection went away.
+        """
+        ...
+
     async def accept_stream(self) -> TunnelStream:
         """Wait for the next stream the peer opened.
 

@@ -206,9 +206,13 @@ class AgentPool:
     async def _open(self, connection: TunnelConnection) -> TunnelStream:
         """`connection.open_stream()`, or TimeoutError after `open_timeout` seconds.
 
-        A timer that cancels the task, as `asyncio.timeout` does, at a quarter of its cost
-        (this runs once per request, and almost never waits).
+        A timer that cancels the task, as `asyncio.timeout` does, at a quarter of its cost,
+        and only when the peer's stream limit makes us wait (this runs once per request, and
+        almost never waits).
         """
+        stream = connection.open_stream_now()
+        if stream is not None:
+            return stream
         loop = asyncio.get_running_loop()
         deadline = _Deadline(asyncio.current_task(loop))
         timer = loop.call_later(self._open_timeout, deadline.expire)

@@ -91,7 +91,14 @@ class QuicTunnelConnection:
         while not self.engine.can_open_stream():
             self.raise_if_closed()
             await self._changed.wait()
+        stream = self.open_stream_now()
+        assert stream is not None  # nothing ran since can_open_stream()
+        return stream
+
+    def open_stream_now(self) -> QuicTunnelStream | None:
         self.raise_if_closed()
+        if not self.engine.can_open_stream():
+            return None
         stream = QuicTunnelStream(self, self.engine.open_stream())
         self._streams[stream.stream_id] = stream
         return stream

@@ -74,6 +74,29 @@ async def test_ingress_opens_streams_in_order(pair: Pair) -> None:
     assert [await read_all(s) for s in accepted] == [b"4", b"3", b"2", b"1", b"0"]
 
 
+async def test_open_stream_now_stops_at_the_peer_limit(pair: Pair) -> None:
+    limit = pair.agent.engine._remote_max_streams_bidi  # the ingress's max_incoming_streams
+    streams = [pair.agent.open_stream_now() for _ in range(limit)]
+    assert all(stream is not None for stream in streams)
+    assert pair.agent.open_stream_now() is None  # no waiting: the caller decides
+
+    async def wait_for_a_stream() -> BaseException | None:
+        try:
+            await pair.agent.open_stream()
+        except ConnectionClosed as exc:
+            return exc
+        return None
+
+    async with asyncio.TaskGroup() as group:
+        waiting = group.create_task(wait_for_a_stream())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # open_stream() waits for the limit
+        pair.agent.close(0x105, "bye")
+        with pytest.raises(ConnectionClosed):
+            pair.agent.open_stream_now()
+    assert isinstance(waiting.result(), ConnectionClosed)
+
+
 async def test_read_respects_max_bytes(pair: Pair) -> None:
     stream = await pair.agent.open_stream()
     await stream.write(bytes(range(256)) * 100)
