@@ -20,8 +20,12 @@ an upgrade is checked here (and by tests/common/test_quic_engine.py).
   (see `mark`): data or a FIN queued, credit granted by a read, a reset or STOP_SENDING asked
   for or received, a frame lost, the peer raising MAX_STREAM_DATA / MAX_DATA / MAX_STREAMS, a
   stream created, its last frame acknowledged or its FIN received (to discard it). A visited
-  stream leaves the set once it has nothing left to send. The frames, their order within a
-  packet and the service order (round robin: a stream that sent goes last) are aioquic's.
+  stream leaves the set once it has nothing left to send. The frames and their order within
+  a packet are aioquic's; streams are served round robin as there (one that sent goes last),
+  in the order they became dirty rather than the order they were created. Once a packet has
+  no room for the smallest STREAM frame header, the streams after it are not asked for a
+  frame (aioquic asked each, packet after packet: quadratic in the streams written at once;
+  its get_frame() returns None then without changing anything).
 """
 
 from __future__ import annotations
@@ -57,6 +61,9 @@ CREDIT_STEPS = 4  # announce new credit after a quarter of a window was read
 UNI_STREAMS = 1  # let the peer open one, so that we see it and close STREAM_NOT_ALLOWED
 UNI_WINDOW = 64
 ACKED = QuicDeliveryState.ACKED
+# The smallest STREAM frame header _write_stream_frame reserves: type, a 1-byte stream ID,
+# no offset, a 2-byte length.
+MIN_STREAM_FRAME = 3 + 1
 
 
 class _NewStreams(list[QuicStream]):
@@ -480,7 +487,13 @@ class QuicEngine(QuicConnection):
 
                     if sender.reset_pending:
                         self._write_reset_stream_frame(builder=builder, stream=stream)
-                    elif not stream.is_blocked and not sender.buffer_is_empty:
+                    elif (
+                        not stream.is_blocked
+                        and not sender.buffer_is_empty
+                        # Below the smallest frame header no stream's get_frame() would
+                        # return a frame (nor change anything): the packet is full.
+                        and builder.remaining_flight_space >= MIN_STREAM_FRAME
+                    ):
                         used = self._write_stream_frame(
                             builder=builder,
                             space=space,
