@@ -133,7 +133,12 @@ def agent_config(layout: Layout) -> dict[str, object]:
             "ca": "pki/ca.crt",
         },
         "ingress": [
-            {"name": n.name, "address": f"{LOOPBACK}:{n.tunnel}", "server_name": LOOPBACK}
+            {
+                "name": n.name,
+                "address": f"{LOOPBACK}:{n.tunnel}",
+                "server_name": LOOPBACK,
+                "identity": pki.identity_uri("ingress", n.name),  # both nodes share 127.0.0.1
+            }
             for n in layout.nodes
         ],
         "services": [{"name": layout.service, "origin": f"http://{LOOPBACK}:{layout.origin_port}"}],

@@ -148,7 +148,12 @@ class Topology:
                 "ca": ca,
             },
             "ingress": [
-                {"name": n.name, "address": f"{LOOPBACK}:{n.tunnel}", "server_name": LOOPBACK}
+                {
+                    "name": n.name,
+                    "address": f"{LOOPBACK}:{n.tunnel}",
+                    "server_name": LOOPBACK,
+                    "identity": pki.identity_uri("ingress", n.name),
+                }
                 for n in self.nodes
             ],
             "services": [{"name": s.name, "origin": s.origin} for s in wanted],
