@@ -169,9 +169,10 @@ class RelyingParty:
     async def _metadata(self, provider: OidcProvider) -> Mapping[str, Any]:
         client = self._oauth.create_client(provider.slug)
         metadata: dict[str, Any] = await client.load_server_metadata()
-        if metadata.get("issuer") != provider.issuer:
-            client.server_metadata.clear()  # read it again next time: it may be fixed
-            raise ValueError(f"discovery names the issuer {metadata.get('issuer')!r}")
+        issuer = metadata.get("issuer")
+        if issuer != provider.issuer:
+            client.server_metadata.clear()  # read it again next time (`metadata` is this dict)
+            raise ValueError(f"discovery names the issuer {issuer!r}, not {provider.issuer!r}")
         return metadata
 
 

@@ -66,7 +66,7 @@ class OidcProvider(BaseModel):
             raise ValueError("must be https:// (plain http only on a loopback address)")
         if parts.query or parts.fragment or parts.username:
             raise ValueError("must have no query, fragment or user name")
-        return value.rstrip("/")
+        return value  # exactly: discovery, `iss` and the ID token must carry it as written
 
     @field_validator("client_secret")
     @classmethod
@@ -89,7 +89,8 @@ class OidcProvider(BaseModel):
 
     @property
     def discovery_url(self) -> str:
-        return f"{self.issuer}/.well-known/openid-configuration"
+        """OpenID Connect Discovery 1.0, 4: a terminating "/" is removed before appending."""
+        return f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
 
     def email_allowed(self, email: str) -> bool:
         if not self.allowed_domains:

@@ -50,14 +50,20 @@ class RunningProvider:
 
 
 @contextmanager
-def running_provider(redirect_uris: Sequence[str]) -> Iterator[RunningProvider]:
-    """Start provider.mjs on a free loopback port; stop its process group at the end."""
+def running_provider(
+    redirect_uris: Sequence[str], *, issuer_slash: bool = False
+) -> Iterator[RunningProvider]:
+    """Start provider.mjs on a free loopback port; stop its process group at the end.
+    `issuer_slash`: its issuer ends in "/" (as Auth0's do)."""
     node = shutil.which("node")
     assert node, "node is missing: the OIDC tests need Node.js (./dev test checks for it)"
     assert (HERE / "node_modules" / "oidc-provider").is_dir(), (
         f"run `npm ci` in {HERE} (./dev test does)"
     )
-    env = os.environ | {"REDIRECT_URIS": " ".join(redirect_uris)}
+    env = os.environ | {
+        "REDIRECT_URIS": " ".join(redirect_uris),
+        "ISSUER_SLASH": "1" if issuer_slash else "0",
+    }
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(
             [node, "provider.mjs"],

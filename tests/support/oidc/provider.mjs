@@ -4,9 +4,10 @@
 //   REDIRECT_URIS="https://kokoa.test/api/v1/auth/oidc/test/callback" node provider.mjs
 //
 // prints one JSON line {"issuer": "http://127.0.0.1:PORT"} once it listens, then serves until
-// it is killed. One confidential client, `kokoa-test` / `kokoa-test-secret`
-// (client_secret_basic), PKCE required. Any login name and password are accepted; the claims
-// come from the login name (see claimsFor), so each test picks the user it needs by its name.
+// it is killed (ISSUER_SLASH=1: the issuer ends in "/", as Auth0's do). One confidential
+// client, `kokoa-test` / `kokoa-test-secret` (client_secret_basic), PKCE required. Any login
+// name and password are accepted; the claims come from the login name (see claimsFor), so
+// each test picks the user it needs by its name.
 
 import http from 'node:http'
 import Provider from 'oidc-provider'
@@ -69,7 +70,8 @@ const configuration = {
 
 const server = http.createServer()
 server.listen(0, '127.0.0.1', () => {
-  const issuer = `http://127.0.0.1:${server.address().port}`
+  const slash = process.env.ISSUER_SLASH === '1' ? '/' : ''
+  const issuer = `http://127.0.0.1:${server.address().port}${slash}`
   const provider = new Provider(issuer, configuration)
   server.on('request', provider.callback())
   console.log(JSON.stringify({ issuer }))
