@@ -332,8 +332,8 @@ def table(results: list[Result], raw: dict[str, float]) -> str:
     )
     lines += ["", *targets(by, raw)]
     lines.append(
-        "(the machine's other work moves rates by ±20-40% between rows: the load average is"
-        " printed with each row above; CPU per request moves least)"
+        "(other work on the machine can move rates by a factor of two between rows: the load"
+        " average is printed with each row above; CPU per request moves least)"
     )
     return "\n".join(lines)
 
