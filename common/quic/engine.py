@@ -569,6 +569,10 @@ class QuicEngine(QuicConnection):
             builder.quic_logger_frames.append(
                 self._quic_logger.encode_stream_frame(frame, stream_id=stream.stream_id)  # type: ignore[arg-type]
             )
+        if not sender._pending_eof and len(sender._pending) == 0:
+            # What get_frame() would find on the next visit (it sets this and returns None):
+            # the stream leaves the dirty set now instead of one more visit later.
+            sender.buffer_is_empty = True
         return sender.highest_offset - previous_send_highest
 
     def _write_reset_stream_frame(self, builder: QuicPacketBuilder, stream: QuicStream) -> None:
