@@ -67,29 +67,56 @@ KEY_CACHE = 1024  # decrypted public certificate keys kept by one app
 
 class UnsealedKeys:
     """Public certificates' keys decrypted once and kept (by their encrypted form, so a
-    replaced key or a `ca rekey` is a miss), at most `size` of them, the least recently used
-    dropped first. One per app (control/channel/route.py), never module-level."""
+    replaced key is a miss), at most `size` of them, the least recently used dropped first.
+    One per app (control/channel/route.py), never module-level.
+
+    A key re-encrypted by `kokoa control ca rekey` no longer opens with the passphrase this
+    process started with; until the replica restarts with the new one (docs/pki.md), the key
+    decrypted before for the same certificate row and certificate is used (as the CA's key,
+    decrypted once per process, still signs): the certificate did not change, only how its
+    key is kept."""
 
     def __init__(self, passphrase: Callable[[], bytes], size: int = KEY_CACHE) -> None:
         self._passphrase = passphrase
         self._size = size
         self._keys: OrderedDict[str, str] = OrderedDict()
+        self._by_certificate: OrderedDict[tuple[str, str], str] = OrderedDict()
 
-    async def unseal(self, sealed: str) -> str:
-        """The PEM of the key `sealed` holds.
+    async def unseal(self, sealed: str, certificate: tuple[str, str]) -> str:
+        """The PEM of the key `sealed` holds, for `certificate` (its row id and fingerprint).
 
         Raises:
-            public_tls.KeyUnreadable: it does not decrypt with the configured passphrase.
+            public_tls.KeyUnreadable: it does not decrypt with the configured passphrase, and
+                no key of that certificate was decrypted before.
         """
         plain = self._keys.get(sealed)
         if plain is None:
-            plain = await asyncio.to_thread(public_tls.unseal, sealed, self._passphrase())
-            self._keys[sealed] = plain
-            while len(self._keys) > self._size:
-                self._keys.popitem(last=False)
+            try:
+                plain = await asyncio.to_thread(public_tls.unseal, sealed, self._passphrase())
+            except public_tls.KeyUnreadable:
+                plain = self._by_certificate.get(certificate)
+                if plain is None:
+                    raise
+                log.warning(
+                    "public certificate %s: its key is stored under another passphrase (ca "
+                    "rekey?); serving the key decrypted before until this replica restarts",
+                    certificate[0],
+                )
+            _remember(self._keys, sealed, plain, self._size)
         else:
             self._keys.move_to_end(sealed)
+        _remember(self._by_certificate, certificate, plain, self._size)
         return plain
+
+
+K = TypeVar("K")
+
+
+def _remember(cache: OrderedDict[K, str], key: K, value: str, size: int) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > size:
+        cache.popitem(last=False)
 
 
 def canonical(config: Config) -> bytes:
@@ -273,7 +300,7 @@ async def _certificates(
     found = []
     for row in certificates_for(hosts, rows, now):
         try:
-            key = await keys.unseal(row.encrypted_key)
+            key = await keys.unseal(row.encrypted_key, (str(row.id), row.fingerprint))
         except public_tls.KeyUnreadable as exc:  # left out; the others still go
             log.error("public certificate %s left out of snapshots: %s", row.id, exc)
             continue

@@ -13,10 +13,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi import FastAPI
 
+from control import ca_rotation
 from control.channel.snapshots import certificates_for
 from control.db.models import PublicCertificate
+from control.runtime import build_runtime
 from control.services.public_tls import serves
+from control.settings import Settings
 from tests.control.certificates_support import TestCA
+from tests.control.conftest import run_in_thread
 from tests.control.enroll_support import Owner, owner
 from tests.control.helpers import check, unique
 from tests.control.server import serve
@@ -166,3 +170,35 @@ async def test_upload_replace_and_delete_reach_an_open_channel(server: str, boss
         check(boss.client.delete(url), 204)
         snapshot = await opened.next_snapshot(within=PROPAGATION)
         assert snapshot["config"]["certificates"] == []
+
+
+async def _rekey(settings: Settings, new: bytes) -> tuple[int, int]:
+    """`kokoa control ca rekey` to passphrase `new`, from another runtime (the command line)."""
+    runtime = build_runtime(settings)
+    try:
+        async with runtime.sessionmaker() as db:
+            return await ca_rotation.rekey(db, runtime.ca.passphrase(), new)
+    finally:
+        await runtime.engine.dispose()
+
+
+async def test_a_rekey_does_not_take_the_certificates_from_running_replicas(
+    settings: Settings, server: str, boss: Owner
+) -> None:
+    # docs/pki.md: rekey, then restart the replicas with the new passphrase. Until then a
+    # running replica (the old passphrase) still serves the keys it decrypted: the certificates
+    # did not change, only how their keys are kept.
+    web = service(boss)
+    made, key = upload(boss, web["hostname"])
+    node = enroll(boss, "ingress", boss.node())
+    async with channel(server, node) as opened:
+        assert [(c["id"], c["key"]) for c in opened.config["certificates"]] == [(made["id"], key)]
+        assert run_in_thread(_rekey(settings, b"a-new-passphrase-for-the-ca-key-0123456789")) == (
+            1,
+            1,
+        )
+        service(boss)  # any change wakes the channel, which rebuilds its snapshot
+        snapshot = await opened.next_snapshot(within=PROPAGATION)
+        assert len(snapshot["config"]["services"]) == 2
+        sent = [(c["id"], c["key"]) for c in snapshot["config"]["certificates"]]
+        assert sent == [(made["id"], key)]
