@@ -68,7 +68,9 @@ KEY_CACHE = 1024  # decrypted public certificate keys kept by one app
 class UnsealedKeys:
     """Public certificates' keys decrypted once and kept (by their encrypted form, so a
     replaced key is a miss), at most `size` of them, the least recently used dropped first.
-    One per app (control/channel/route.py), never module-level.
+    One per app (control/channel/route.py), never module-level. Channels that ask for the
+    same key while it is being decrypted wait for that one decryption (after a restart every
+    node's channel builds its first snapshot at once, each holding a database connection).
 
     A key re-encrypted by `kokoa control ca rekey` no longer opens with the passphrase this
     process started with; until the replica restarts with the new one (docs/pki.md), the key
@@ -81,6 +83,7 @@ class UnsealedKeys:
         self._size = size
         self._keys: OrderedDict[str, str] = OrderedDict()
         self._by_certificate: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[str]] = {}  # decrypting now, by sealed form
 
     async def unseal(self, sealed: str, certificate: tuple[str, str]) -> str:
         """The PEM of the key `sealed` holds, for `certificate` (its row id and fingerprint).
@@ -92,7 +95,7 @@ class UnsealedKeys:
         plain = self._keys.get(sealed)
         if plain is None:
             try:
-                plain = await asyncio.to_thread(public_tls.unseal, sealed, self._passphrase())
+                plain = await asyncio.shield(self._decrypting(sealed))
             except public_tls.KeyUnreadable:
                 plain = self._by_certificate.get(certificate)
                 if plain is None:
@@ -107,6 +110,23 @@ class UnsealedKeys:
             self._keys.move_to_end(sealed)
         _remember(self._by_certificate, certificate, plain, self._size)
         return plain
+
+    def _decrypting(self, sealed: str) -> asyncio.Future[str]:
+        """The decryption of `sealed` in a worker thread: the one running, or a new one. It
+        goes on when its callers are cancelled (shielded) and is forgotten once done."""
+        pending = self._pending.get(sealed)
+        if pending is None:
+            loop = asyncio.get_running_loop()
+            pending = loop.run_in_executor(None, public_tls.unseal, sealed, self._passphrase())
+            self._pending[sealed] = pending
+
+            def done(future: asyncio.Future[str]) -> None:
+                self._pending.pop(sealed, None)
+                if not future.cancelled():
+                    future.exception()  # retrieved, even if every caller went away
+
+            pending.add_done_callback(done)
+        return pending
 
 
 K = TypeVar("K")

@@ -5,6 +5,7 @@ new snapshot when one is uploaded, replaced or deleted."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -14,10 +15,10 @@ import pytest
 from fastapi import FastAPI
 
 from control import ca_rotation
-from control.channel.snapshots import certificates_for
+from control.channel.snapshots import UnsealedKeys, certificates_for
 from control.db.models import PublicCertificate
 from control.runtime import build_runtime
-from control.services.public_tls import serves
+from control.services.public_tls import KeyUnreadable, inspect, seal, serves, unseal
 from control.settings import Settings
 from tests.control.certificates_support import TestCA
 from tests.control.conftest import run_in_thread
@@ -202,3 +203,40 @@ async def test_a_rekey_does_not_take_the_certificates_from_running_replicas(
         assert len(snapshot["config"]["services"]) == 2
         sent = [(c["id"], c["key"]) for c in snapshot["config"]["certificates"]]
         assert sent == [(made["id"], key)]
+
+
+async def test_a_key_asked_for_by_many_channels_at_once_is_decrypted_once() -> None:
+    # After a restart every node's channel builds its first snapshot at about the same time,
+    # each in a transaction that holds a database connection while its keys are decrypted
+    # (~80 ms of PBKDF2 each): the first asks for a key, the others wait for the same answer.
+    issued = TestCA().issue("www.example.com")
+    passphrase = b"the-passphrase-of-the-ca-key-0123456789"
+    checked = inspect(issued.chain, issued.key, datetime.now(UTC))
+    sealed = seal(checked.key, passphrase)
+    asked: list[bytes] = []
+
+    def counted() -> bytes:
+        asked.append(passphrase)
+        return passphrase
+
+    keys = UnsealedKeys(counted)
+    row = (str(uuid.uuid4()), checked.fingerprint)
+    opened = await asyncio.gather(*(keys.unseal(sealed, row) for _ in range(8)))
+    assert opened == [unseal(sealed, passphrase)] * 8
+    assert len(asked) == 1
+    assert await keys.unseal(sealed, row) == opened[0] and len(asked) == 1  # kept
+
+    # A channel that goes away while it waits does not cancel the others' decryption.
+    again = seal(checked.key, passphrase)  # another sealed form: decrypted again, once
+    async with asyncio.TaskGroup() as group:
+        gone = group.create_task(keys.unseal(again, row))
+        staying = group.create_task(keys.unseal(again, row))
+        await asyncio.sleep(0)
+        gone.cancel()
+    assert gone.cancelled() and staying.result() == opened[0]
+    assert len(asked) == 2
+    wrong = UnsealedKeys(lambda: b"not-the-passphrase-0123456789")
+    failed = await asyncio.gather(
+        *(wrong.unseal(sealed, row) for _ in range(3)), return_exceptions=True
+    )
+    assert [type(exc) for exc in failed] == [KeyUnreadable] * 3
