@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import ssl
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from cryptography import x509
 
 from common.channel import IngressConfig, Snapshot, SnapshotRejected
 from ingress.app import IngressApp
+from ingress.public.tls import Issued, load_issued
 from ingress.settings import load_settings
 from tests.common.quic_support import HOST, Authority
 
@@ -142,3 +144,27 @@ async def test_a_snapshot_applied_before_start_serves_from_the_first_handshake(
             assert names(await served(app, ca, "web.test")) == ["web.test"]
         finally:
             app.stop()
+
+
+def test_the_keys_written_to_load_them_are_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ssl` loads a key only from a file: the snapshot's go through a private temporary
+    directory that is gone once they are loaded, or refused."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where TMPDIR would point
+    ca = trustme.CA()
+    chain, key = pem_pair(ca, "web.test")
+    loaded = load_issued([Issued("certificates.0 (a)", chain, key)])
+    assert len(loaded.entries) == 1
+    assert list(scratch.iterdir()) == []
+    other_key = pem_pair(ca, "web.test")[1]
+    with pytest.raises(ssl.SSLError, match="do not load together"):
+        load_issued([Issued("certificates.0 (a)", chain, other_key)])
+    assert list(scratch.iterdir()) == []
+    not_a_directory = tmp_path / "file"
+    not_a_directory.touch()
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_directory))
+    with pytest.raises(OSError):  # it did go through the temporary directory
+        load_issued([Issued("certificates.0 (a)", chain, key)])
