@@ -170,7 +170,7 @@ class RelyingParty:
         client = self._oauth.create_client(provider.slug)
         metadata: dict[str, Any] = await client.load_server_metadata()
         issuer = metadata.get("issuer")
-        if issuer != provider.issuer:
+        if not provider.names_issuer(issuer):
             client.server_metadata.clear()  # read it again next time (`metadata` is this dict)
             raise ValueError(f"discovery names the issuer {issuer!r}, not {provider.issuer!r}")
         return metadata
@@ -182,7 +182,7 @@ def _authorization_code(provider: OidcProvider, params: Mapping[str, str]) -> st
         code = "denied" if params["error"] == "access_denied" else "provider"
         detail = f"{params['error']}: {params.get('error_description', '')}"
         raise OidcFailed(code, f"the provider answered {detail[:300]}")
-    if "iss" in params and params["iss"] != provider.issuer:
+    if "iss" in params and not provider.names_issuer(params["iss"]):
         raise OidcFailed("provider", f"the response names another issuer: {params['iss'][:200]!r}")
     if not params.get("code"):
         raise OidcFailed("provider", "the provider sent no authorization code")

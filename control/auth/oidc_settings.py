@@ -66,7 +66,7 @@ class OidcProvider(BaseModel):
             raise ValueError("must be https:// (plain http only on a loopback address)")
         if parts.query or parts.fragment or parts.username:
             raise ValueError("must have no query, fragment or user name")
-        return value  # exactly: discovery, `iss` and the ID token must carry it as written
+        return value.rstrip("/")  # compared without it: `names_issuer`
 
     @field_validator("client_secret")
     @classmethod
@@ -89,8 +89,13 @@ class OidcProvider(BaseModel):
 
     @property
     def discovery_url(self) -> str:
-        """OpenID Connect Discovery 1.0, 4: a terminating "/" is removed before appending."""
-        return f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
+        return f"{self.issuer}/.well-known/openid-configuration"
+
+    def names_issuer(self, value: object) -> bool:
+        """Whether `value` (discovery's `issuer`, a response's `iss`) is this issuer. A
+        trailing "/" aside, since it is dropped from the setting: some providers' issuers end
+        in one (Auth0's), and the ID token's `iss` is checked against discovery's exact value."""
+        return isinstance(value, str) and value.rstrip("/") == self.issuer
 
     def email_allowed(self, email: str) -> bool:
         if not self.allowed_domains:

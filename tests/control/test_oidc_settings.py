@@ -34,7 +34,12 @@ def test_defaults(tmp_path: Path) -> None:
         helpers.test_settings(f"sqlite+aiosqlite:///{tmp_path}/x.db", tmp_path).oidc_providers == ()
     )
     provider = settings(tmp_path, GOOD).oidc_providers[0]
-    assert provider.issuer == "https://id.example.com/"  # exactly: `iss` must equal it
+    assert provider.issuer == "https://id.example.com"  # no trailing slash
+    assert provider.names_issuer("https://id.example.com/")  # as Auth0's discovery says it
+    assert provider.names_issuer("https://id.example.com")
+    assert not provider.names_issuer("https://id.example.com/other")
+    assert not provider.names_issuer("https://id.example.co")
+    assert not provider.names_issuer(None)
     assert provider.discovery_url == "https://id.example.com/.well-known/openid-configuration"
     assert provider.scopes == ("openid", "email", "profile")
     assert not provider.provision and not provider.trust_email
