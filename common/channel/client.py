@@ -61,7 +61,14 @@ from common.channel.protocol import (
     classify_close,
     judge,
 )
-from common.channel.snapshot import C, Snapshot, SnapshotRejected, decode, from_document
+from common.channel.snapshot import (
+    C,
+    IngressConfig,
+    Snapshot,
+    SnapshotRejected,
+    decode,
+    from_document,
+)
 from common.channel.status import StatusParts
 from common.enroll.client import check_control_url, tls_context
 from common.enroll.lifetime import urgent_after
@@ -186,8 +193,9 @@ class ChannelClient(Generic[C]):
                 log.info("no stored snapshot; waiting for the control plane", extra={"path": path})
                 return None
             snapshot = from_document(document, self._model)
+            self._check_owner(snapshot)
             await self._apply(snapshot)
-        except (OSError, ValueError, SnapshotRejected) as exc:
+        except (OSError, ValueError, SnapshotRejected, pki.PkiError) as exc:
             log.error(
                 "the stored snapshot cannot be used; waiting for the control plane",
                 extra={"path": path, "error": str(exc)},
@@ -202,6 +210,22 @@ class ChannelClient(Generic[C]):
             extra={"version": snapshot.version, "issued_at": snapshot.issued_at.isoformat()},
         )
         return snapshot
+
+    def _check_owner(self, snapshot: Snapshot[C]) -> None:
+        """Refuse a stored snapshot made for another node or agent than the one our
+        certificate names (the state directory enrolled again as another, and a crash before
+        the old snapshot was dropped; a directory copied from another host).
+
+        Raises:
+            SnapshotRejected: it is another's.
+            common.pki.PkiError: our certificate cannot be read.
+        """
+        config = snapshot.config
+        owner = config.node.id if isinstance(config, IngressConfig) else config.agent.id
+        mine = pki.identity_from_certificate(self._state.certificate()).name
+        if str(owner) != mine:
+            what = "node" if isinstance(config, IngressConfig) else "agent"
+            raise SnapshotRejected(f"it is another {what}'s ({owner}), not ours ({mine})")
 
     # ---- the channel, for ever -------------------------------------------------------------
 

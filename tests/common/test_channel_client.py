@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,7 +26,7 @@ from common.channel import (
     SnapshotRejected,
     StatusParts,
 )
-from common.channel.snapshot import from_document
+from common.channel.snapshot import from_document, version_of
 from common.enroll import ControlOptions, Started, start
 from tests.control.enroll_support import Owner
 from tests.control.helpers import check, unique
@@ -254,3 +255,32 @@ def test_status_reports_a_certificate_close_to_expiry(
     assert expired == ["the tunnel certificate has expired: enroll again with a new token"]
     fresh = client_for(node, cp, Recorder()).status()["problems"]
     assert fresh == []
+
+
+async def test_a_stored_snapshot_of_another_node_is_not_restored(
+    cp: ControlPlane, boss: Owner, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A state directory enrolled again as another node (a crash between the new certificate
+    and dropping the old snapshot, or a directory copied from another host) may hold a
+    snapshot that is not this node's: its services and HTTPS keys are not to be served."""
+    node = enroll_node(cp, boss, tmp_path)
+    mine = node.started.enrollment.subject
+
+    def document(node_id: str) -> dict[str, Any]:
+        config = {"node": {"id": node_id, "name": "a-node", "org_id": str(mine.org_id)}}
+        return {"version": version_of(config), "issued_at": "2030-01-01T00:00:00+00:00"} | {
+            "config": config
+        }
+
+    state = node.started.state
+    state.save_snapshot(document(str(uuid.uuid4())))
+    caplog.set_level(logging.ERROR, logger="kokoa.channel")
+    recorder = Recorder()
+    assert await client_for(node, cp, recorder).restore() is None
+    assert recorder.applied == []
+    [record] = [r for r in caplog.records if "stored snapshot cannot be used" in r.getMessage()]
+    assert str(getattr(record, "error", "")).startswith("it is another node's")
+
+    state.save_snapshot(document(str(mine.id)))
+    restored = await client_for(node, cp, recorder).restore()
+    assert restored is not None and recorder.applied == [restored]
