@@ -157,6 +157,35 @@ async def test_pkce_s256_is_sent_and_the_provider_checks_the_verifier(
 
 
 @SQLITE_ONLY
+async def test_an_id_token_for_another_nonce_is_refused(
+    app: FastAPI, browser: httpx.AsyncClient
+) -> None:
+    """The ID token must carry the nonce this browser's attempt sent (a token obtained for
+    another attempt, replayed, is not accepted); the same answer with the right one is."""
+    start = await browser.get(LOGIN)
+    query = parse_qs(urlsplit(start.headers["location"]).query)
+    rt = runtime_of(app)
+    found = rt.oidc.get("test")
+    assert found is not None
+    sealed = browser.cookies.get("__Host-kokoa_oidc")
+    state = rt.oidc.open_state(found, sealed, {"state": query["state"][0]}, rt.now())
+    assert query["nonce"] == [state.nonce]
+    params = dict(httpx.URL(await authorize(browser, start, "ann")).params)
+    other = dataclasses.replace(state, nonce=state.nonce + "x")
+    with pytest.raises(OidcFailed) as refused:
+        await rt.oidc.finish(found, other, params)
+    assert refused.value.code == "provider"
+
+    start = await browser.get(LOGIN)
+    query = parse_qs(urlsplit(start.headers["location"]).query)
+    sealed = browser.cookies.get("__Host-kokoa_oidc")
+    state = rt.oidc.open_state(found, sealed, {"state": query["state"][0]}, rt.now())
+    params = dict(httpx.URL(await authorize(browser, start, "ann")).params)
+    identity = await rt.oidc.finish(found, state, params)
+    assert (identity.subject, identity.email) == ("ann", "ann@example.com")
+
+
+@SQLITE_ONLY
 async def test_a_tampered_foreign_or_replayed_state_is_refused(
     app: FastAPI, browser: httpx.AsyncClient, make_client: MakeClient, provider: RunningProvider
 ) -> None:
