@@ -92,8 +92,15 @@ class RelyingParty:
     def redirect_uri(self, slug: str) -> str:
         return self._public_url + CALLBACK_PATH.format(slug=slug)
 
-    async def start(self, provider: OidcProvider, next_path: str, now: datetime) -> tuple[str, str]:
-        """(the provider's authorization URL, the sealed cookie that remembers this attempt)."""
+    async def start(
+        self,
+        provider: OidcProvider,
+        next_path: str,
+        now: datetime,
+        link_user: str | None = None,
+    ) -> tuple[str, str]:
+        """(the provider's authorization URL, the sealed cookie that remembers this attempt);
+        `link_user`: the attempt links the identity to that signed-in user instead."""
         client = self._oauth.create_client(provider.slug)
         try:
             await self._metadata(provider)
@@ -108,6 +115,7 @@ class RelyingParty:
             code_verifier=made["code_verifier"],
             next=next_path,
             expires=(now + STATE_TTL).timestamp(),
+            link_user=link_user,
         )
         return str(made["url"]), self.sealer.seal(state)
 

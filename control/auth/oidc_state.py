@@ -43,6 +43,7 @@ class LoginState:
     code_verifier: str
     next: str
     expires: float  # POSIX seconds
+    link_user: str | None = None  # linking from a signed-in session: that user's id
 
 
 class StateSealer:

@@ -77,3 +77,7 @@ class RenewalRefused(DomainError):
 
 class IdentityDisabled(DomainError):
     status, slug, title = 403, "identity-disabled", "The node or agent is disabled or deleted"
+
+
+class ProviderUnavailable(DomainError):
+    status, slug, title = 502, "provider-unavailable", "The OpenID provider cannot be reached"

@@ -5,9 +5,12 @@ The linking policy (docs/control-plane.md, "Sign-in with OpenID Connect"):
 1. An identity seen before — (provider, `sub`) in `oidc_identities` — is its linked user.
 2. Else the provider must vouch for the e-mail address (`email_verified` true, or the provider's
    `trust_email`), in the provider's `allowed_domains` if it has any, and:
-   a. an account with that address gets linked, unless it is already linked to another
-      subject at the same provider (an address given to someone else at the provider must not
-      take over the account);
+   a. an account with that address gets linked if it has no password (it was made through a
+      provider or an invitation) and is not linked to another subject at the same provider (an
+      address given to someone else at the provider must not take over the account); an
+      account with a password is refused (`link_required`): local addresses are not verified,
+      so whoever set that password may not be the address's owner — its user links the
+      provider from their profile while signed in (`link`, below);
    b. else pending invitations bound to that address make the account, which joins their
       organisations with their roles;
    c. else, when the provider has `provision` on and a role mapping admits the identity, the
@@ -16,6 +19,11 @@ The linking policy (docs/control-plane.md, "Sign-in with OpenID Connect"):
 3. A disabled account is refused whatever links it.
 4. At every sign-in, role mappings add the memberships the user lacks (never change or remove
    one: that stays with the organisation's admins).
+
+Linking from the profile (`POST …/oidc/{provider}/link`, then the same callback): the browser
+must still be signed in as the user who asked, and the identity must not be linked to anyone
+else, nor the user to another subject at that provider. No e-mail is needed: the user proved
+both sides.
 
 Each step is audited; a refusal is audited and counted by the address's throttle.
 """
@@ -107,30 +115,91 @@ async def _first_link(
         raise OidcFailed("domain", f"{email.rpartition('@')[2]} is not an allowed domain")
     user = (await db.execute(select(User).where(User.email == email))).scalar()
     if user is not None:
-        other = await db.execute(
-            select(OidcIdentity.id).where(
-                OidcIdentity.provider == provider.slug, OidcIdentity.user_id == user.id
+        await _check_unlinked(db, provider, user)
+        if user.password_hash is not None:
+            raise OidcFailed(
+                "link_required",
+                "the account has a password: sign in with it and link the provider there",
             )
-        )
-        if other.first():
-            raise OidcFailed("linked", "the account is linked to another identity there")
     else:
         user = await _new_account(db, rt, provider, identity, email, client)
-    link = OidcIdentity(
+    row = _add_link(db, rt, provider, identity, user, client, "email")
+    await db.flush()
+    return row
+
+
+async def link(
+    db: AsyncSession,
+    rt: Runtime,
+    provider: OidcProvider,
+    identity: Identity,
+    session_token: str | None,
+    user_id: str,
+    client: Client,
+) -> None:
+    """Link `identity` to the user who asked from their profile, if this browser is still
+    signed in as them (one transaction)."""
+    async with db.begin():
+        found = await sessions.find(db, rt, session_token) if session_token else None
+        if found is None or str(found[1].id) != user_id:
+            raise OidcFailed("state", "this browser is no longer signed in as who asked to link")
+        user = found[1]
+        existing = (
+            await db.execute(
+                select(OidcIdentity).where(
+                    OidcIdentity.provider == provider.slug,
+                    OidcIdentity.subject == identity.subject,
+                )
+            )
+        ).scalar()
+        if existing is not None:
+            if existing.user_id != user.id:
+                raise OidcFailed("linked", "this identity is linked to another account")
+            return  # linked already
+        await _check_unlinked(db, provider, user)
+        _add_link(db, rt, provider, identity, user, client, "profile")
+
+
+async def identities(db: AsyncSession, user_id: uuid.UUID) -> list[OidcIdentity]:
+    """The provider identities linked to a user, by provider."""
+    async with db.begin():
+        query = select(OidcIdentity).where(OidcIdentity.user_id == user_id)
+        return list((await db.execute(query.order_by(OidcIdentity.provider))).scalars())
+
+
+async def _check_unlinked(db: AsyncSession, provider: OidcProvider, user: User) -> None:
+    other = await db.execute(
+        select(OidcIdentity.id).where(
+            OidcIdentity.provider == provider.slug, OidcIdentity.user_id == user.id
+        )
+    )
+    if other.first():
+        raise OidcFailed("linked", "the account is linked to another identity there")
+
+
+def _add_link(
+    db: AsyncSession,
+    rt: Runtime,
+    provider: OidcProvider,
+    identity: Identity,
+    user: User,
+    client: Client,
+    by: str,
+) -> OidcIdentity:
+    row = OidcIdentity(
         provider=provider.slug,
         subject=identity.subject,
         user_id=user.id,
-        email=email,
+        email=identity.email or "",
         created_at=rt.now(),
         last_login_at=rt.now(),
     )
-    db.add(link)
-    await db.flush()
+    db.add(row)
     actor = Actor("user", user.id, user.email, client)
     target = audit.Target("user", user.id, user.email)
-    after = {"provider": provider.slug, "subject": identity.subject}
+    after = {"provider": provider.slug, "subject": identity.subject, "by": by}
     audit.record(db, actor, "auth.oidc.linked", target=target, after=after)
-    return link
+    return row
 
 
 async def _new_account(

@@ -25,7 +25,16 @@ from control.db.models import AuditEvent, Membership, User
 from control.main import create_app, runtime_of
 from control.settings import Settings
 from tests.control.conftest import MakeClient
-from tests.control.helpers import API, BASE_URL, check, first_org, invite, signup
+from tests.control.helpers import (
+    API,
+    BASE_URL,
+    check,
+    first_org,
+    invite,
+    join,
+    login,
+    signup,
+)
 from tests.support.oidc.fixture import RunningProvider, authorize, running_provider
 
 CALLBACK = f"{BASE_URL}{API}/auth/oidc/test/callback"
@@ -56,11 +65,15 @@ async def browser(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def callback_url(client: httpx.AsyncClient, login: str, path: str = LOGIN) -> str:
-    """Sign in at the provider as `login` (after signing out there: its cookies are dropped)."""
+def sign_out_at_provider(client: httpx.AsyncClient) -> None:
     for cookie in list(client.cookies.jar):
         if cookie.domain != "kokoa.test":
             client.cookies.jar.clear(cookie.domain, cookie.path, cookie.name)
+
+
+async def callback_url(client: httpx.AsyncClient, login: str, path: str = LOGIN) -> str:
+    """Sign in at the provider as `login` (after signing out there: its cookies are dropped)."""
+    sign_out_at_provider(client)
     start = await client.get(path)
     assert start.status_code == 302, start.text
     return await authorize(client, start, login)
@@ -71,6 +84,27 @@ async def oidc_sign_in(client: httpx.AsyncClient, login: str, path: str = LOGIN)
     response = await client.get(await callback_url(client, login, path))
     assert response.status_code == 302, response.text
     return response
+
+
+async def link_from_profile(
+    client: httpx.AsyncClient, login_name: str, next_path: str = "/profile"
+) -> httpx.Response:
+    """Signed in here, link the provider as `login_name` there: our link call, the provider's
+    forms, our callback's answer (a redirect back to `next_path`)."""
+    sign_out_at_provider(client)
+    started = await client.post(f"{API}/auth/oidc/test/link", json={"next": next_path})
+    url = check(started, 200)["url"]
+    response = await client.get(await authorize(client, await client.get(url), login_name))
+    assert response.status_code == 302, response.text
+    return response
+
+
+async def link_with_password(app: FastAPI, login_name: str) -> None:
+    """`login_name`@example.com signs in with the password and links the provider."""
+    async with browser_of(app) as own:
+        await login(own, f"{login_name}@example.com")
+        back = await link_from_profile(own, login_name)
+        assert back.headers["location"] == "/profile?oidc_linked=test", back.headers["location"]
 
 
 def error_of(response: httpx.Response) -> str | None:
@@ -93,11 +127,28 @@ async def signed_in_as(client: httpx.AsyncClient) -> str | None:
     return str(response.json()["user"]["email"]) if response.status_code == 200 else None
 
 
-async def test_an_existing_user_signs_in_and_uses_the_api(
-    app: FastAPI, browser: httpx.AsyncClient, make_client: MakeClient
+async def test_a_password_account_links_from_its_profile_then_signs_in(
+    app: FastAPI, browser: httpx.AsyncClient
 ) -> None:
-    owner = await signup(make_client(), "ann@example.com")
-    org_id = await first_org(owner.client)
+    owner = await signup(browser, "ann@example.com")
+    org_id = await first_org(browser)
+    assert (await browser.post(f"{API}/auth/logout")).status_code == 204
+    # Signed out, the provider's word for the address does not reach an account with a
+    # password: addresses are not verified here, so whoever set it may be someone else.
+    assert error_of(await oidc_sign_in(browser, "ann")) == "link_required"
+    assert await events(app, "auth.oidc.linked") == []
+
+    # Signed in with the password, ann links the provider from her profile.
+    await login(browser, "ann@example.com")
+    back = await link_from_profile(browser, "ann")
+    assert back.headers["location"] == "/profile?oidc_linked=test"
+    assert any(c.startswith('__Host-kokoa_oidc=""') for c in back.headers.get_list("set-cookie"))
+    assert await signed_in_as(browser) == "ann@example.com"  # the same session goes on
+    found = check(await browser.get(f"{API}/me/oidc-identities"), 200)
+    assert [(i["provider"], i["email"]) for i in found] == [("test", "ann@example.com")]
+    linked = await events(app, "auth.oidc.linked")
+    assert [e.after for e in linked] == [{"provider": "test", "subject": "ann", "by": "profile"}]
+    assert (await browser.post(f"{API}/auth/logout")).status_code == 204
 
     callback = await oidc_sign_in(browser, "ann", f"{LOGIN}?next=/orgs/{org_id}/services")
     assert callback.headers["location"] == f"/orgs/{org_id}/services"
@@ -119,13 +170,62 @@ async def test_an_existing_user_signs_in_and_uses_the_api(
     logins = await events(app, "auth.login.succeeded")
     assert logins[-1].after == {"method": "oidc", "provider": "test"}
     assert str(logins[-1].actor_id) == owner.user_id
-    linked = await events(app, "auth.oidc.linked")
-    assert [e.after for e in linked] == [{"provider": "test", "subject": "ann"}]
-
-    # Next time the link is found by (provider, subject), and no new one is made.
+    # Next time too the link is found by (provider, subject), and no new one is made.
     assert (await oidc_sign_in(browser, "ann")).headers["location"] == "/"
     assert await signed_in_as(browser) == "ann@example.com"
     assert len(await events(app, "auth.oidc.linked")) == 1
+
+
+@SQLITE_ONLY
+async def test_whoever_set_a_password_for_an_address_gets_no_identity_through_it(
+    app: FastAPI, browser: httpx.AsyncClient, make_client: MakeClient, provider: RunningProvider
+) -> None:
+    """The takeover this prevents: mallory signs up as ann@example.com (no address is verified
+    here); when ann first signs in at the provider, her identity (and what role mappings grant
+    it) must not land in mallory's account."""
+    mallory = await signup(make_client(), "ann@example.com")
+    assert error_of(await oidc_sign_in(browser, "ann")) == "link_required"
+    assert await signed_in_as(browser) is None
+    assert await events(app, "auth.oidc.linked") == []
+    async with runtime_of(app).sessionmaker() as db:
+        memberships = (await db.execute(select(Membership.user_id))).scalars().all()
+    assert [str(m) for m in memberships] == [mallory.user_id]  # her own organisation only
+
+
+@SQLITE_ONLY
+async def test_linking_needs_the_same_signed_in_browser_and_a_free_identity(
+    app: FastAPI, browser: httpx.AsyncClient, make_client: MakeClient
+) -> None:
+    assert (await browser.post(f"{API}/auth/oidc/test/link", json={})).status_code == 401
+    await signup(browser, "ann@example.com")
+    await join(browser, await first_org(browser), "viewer", make_client(), "bob@example.com")
+    # Signed out between the link call and the callback: nothing is linked.
+    sign_out_at_provider(browser)
+    started = check(await browser.post(f"{API}/auth/oidc/test/link", json={}), 200)
+    url = await authorize(browser, await browser.get(started["url"]), "ann")
+    assert (await browser.post(f"{API}/auth/logout")).status_code == 204
+    refused = await browser.get(url)
+    assert refused.headers["location"] == "/profile?oidc_error=state"
+    # Signed in again, ann links; bob cannot then take ann's identity, nor ann a second one.
+    await login(browser, "ann@example.com")
+    assert (await link_from_profile(browser, "ann")).headers["location"].endswith("linked=test")
+    assert (await link_from_profile(browser, "ann")).headers["location"].endswith("linked=test")
+    assert (await link_from_profile(browser, "ann#2")).headers["location"] == (
+        "/profile?oidc_error=linked"
+    )
+    async with browser_of(app) as bobs:
+        await login(bobs, "bob@example.com")
+        taken = await link_from_profile(bobs, "ann")
+        assert taken.headers["location"] == "/profile?oidc_error=linked"
+        assert check(await bobs.get(f"{API}/me/oidc-identities"), 200) == []
+    # An API token is no browser: it cannot start a link.
+    made = check(await browser.post(f"{API}/me/tokens", json={"name": "t"}), 201)
+    async with browser_of(app) as api:
+        api.headers["Authorization"] = f"Bearer {made['token']}"
+        by_token = await api.post(f"{API}/auth/oidc/test/link", json={})
+        assert by_token.status_code == 403, by_token.text
+    reasons = [e.after["reason"] for e in await events(app, "auth.login.failed") if e.after]
+    assert reasons == ["state", "linked", "linked"]
 
 
 @SQLITE_ONLY
@@ -190,6 +290,7 @@ async def test_a_tampered_foreign_or_replayed_state_is_refused(
     app: FastAPI, browser: httpx.AsyncClient, make_client: MakeClient, provider: RunningProvider
 ) -> None:
     await signup(make_client(), "ann@example.com")
+    await link_with_password(app, "ann")
     url = httpx.URL(await callback_url(browser, "ann"))
     tampered = url.copy_set_param("state", url.params["state"] + "x")
     refused = await browser.get(tampered)
@@ -224,6 +325,7 @@ async def test_refusals_go_back_to_the_sign_in_page_with_a_code(
 ) -> None:
     owner = await signup(make_client(), "ann@example.com")
     org_id = await first_org(owner.client)
+    await link_with_password(app, "ann")
     assert error_of(await oidc_sign_in(browser, "stranger")) == "unknown_user"
     assert error_of(await oidc_sign_in(browser, "unverified-ann")) == "email"
     assert error_of(await oidc_sign_in(browser, "noemail")) == "email"
@@ -252,6 +354,7 @@ async def test_a_disabled_user_is_refused(
     app: FastAPI, browser: httpx.AsyncClient, make_client: MakeClient
 ) -> None:
     owner = await signup(make_client(), "ann@example.com")
+    await link_with_password(app, "ann")
     assert (await oidc_sign_in(browser, "ann")).headers["location"] == "/"
     async with runtime_of(app).sessionmaker() as db, db.begin():
         await db.execute(

@@ -18,6 +18,7 @@ from tests.control.test_oidc import (
     SQLITE_ONLY,
     browser_of,
     error_of,
+    link_with_password,
     oidc_sign_in,
     signed_in_as,
 )
@@ -48,6 +49,7 @@ async def test_an_issuer_ending_in_a_slash_signs_in(
     app: FastAPI, browser: httpx.AsyncClient, make_client: MakeClient
 ) -> None:
     await signup(make_client(), "ann@example.com")
+    await link_with_password(app, "ann")
     response = await oidc_sign_in(browser, "ann")
     assert response.headers["location"] == "/", error_of(response)
     assert await signed_in_as(browser) == "ann@example.com"

@@ -117,6 +117,8 @@ SELF_OPS = {
     "create_personal_token": True,
     "revoke_personal_token": True,
     "list_my_security_events": True,
+    "list_my_oidc_identities": True,
+    "start_oidc_link": True,
     "list_orgs": True,
     "create_org": True,
     "accept_invitation": True,
@@ -241,7 +243,7 @@ async def test_role_matrix(app: FastAPI, make_client: Callable[[], httpx.AsyncCl
         if op.id in SELF_OPS:
             if SELF_OPS[op.id]:
                 response = await anonymous.request(
-                    op.method, op.url({"session_id": a.id, "token_id": a.id})
+                    op.method, op.url({"session_id": a.id, "token_id": a.id, "provider": "test"})
                 )
                 if response.status_code != 401:
                     matrix.failures.append(f"{op.id} anonymous: {response.status_code}")

@@ -14,8 +14,9 @@ from control.api.problems import error_responses
 from control.schemas.accounts import MeOut, PasswordChangeIn, SessionOut, UserOut, UserUpdateIn
 from control.schemas.audit import AuditEventOut
 from control.schemas.common import Page
+from control.schemas.oidc import OidcIdentityOut
 from control.schemas.tokens import TokenCreated, TokenIn, TokenOut
-from control.services import accounts, profile, tokens
+from control.services import accounts, oidc, profile, tokens
 
 router = APIRouter(prefix="/me", tags=["me"], responses=error_responses())
 SessionId = Annotated[uuid.UUID, Path(description="session id (from the sessions list)")]
@@ -45,6 +46,14 @@ async def change_password(
     new = await accounts.change_password(db, rt, principal, data)
     if new is not None:
         set_session_cookie(response, new.token, rt.settings)
+
+
+@router.get("/oidc-identities")
+async def list_my_oidc_identities(principal: CurrentPrincipal, db: Db) -> list[OidcIdentityOut]:
+    """The OpenID provider identities linked to this account (link one: POST
+    /auth/oidc/{provider}/link)."""
+    rows = await oidc.identities(db, profile.user_id_of(principal))
+    return [OidcIdentityOut.model_validate(row) for row in rows]
 
 
 @router.get("/sessions")
