@@ -1,6 +1,6 @@
 """Sign-in with OpenID Connect in Chromium: the button on the sign-in page, the real provider's
-login and consent forms (panva's oidc-provider), and back in the app, signed in; a refused
-sign-in comes back to the sign-in page with its message."""
+login and consent forms (panva's oidc-provider), and back in the app, signed in; linking the
+provider from the profile; a refused sign-in comes back to the sign-in page with its message."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tests.support.oidc.fixture import running_provider
 from tests.web.api import ApiUser
 from tests.web.conftest import Console, new_context
 from tests.web.server import ControlPlane, control_plane
+from tests.web.test_flows import sign_in
 
 
 @pytest.fixture
@@ -55,19 +56,40 @@ def test_sign_in_with_the_provider(
     owner.close()
 
     no_web_fonts(page.context)
-    page.goto(f"/orgs/{org}/services")
-    expect(page).to_have_url(re.compile(r"/signin\?next="))
-    button = page.get_by_role("link", name="Sign in with Test IdP")
+    # An account with a password is not opened by the provider's word for its address …
+    page.goto("/signin")
+    page.get_by_role("link", name="Sign in with Test IdP").click()
+    sign_in_at_provider(page, "owner@example.com")
+    expect(page).to_have_url(re.compile(r"/signin\?oidc_error=link_required"))
+    expect(page.get_by_role("alert")).to_contain_text("Sign in with the password, then link")
+    # … its user signs in with the password and links the provider from the profile (the
+    # provider, still signed in and consented, sends the browser straight back).
+    sign_in(page, "owner@example.com")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Acme: dashboard")
+    page.goto("/profile")
+    page.get_by_role("button", name="Link Test IdP").click()
+    expect(page).to_have_url(f"{server.url}/profile?oidc_linked=test")
+    expect(page.get_by_role("status").filter(has_text="Test IdP is linked")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Linked \(owner@example\.com\) since"))).to_be_visible()
+    assert console.errors == []
+
+    # Another browser: a deep link, the provider, back there signed in.
+    context = new_context(browser, server)
+    no_web_fonts(context)
+    other = context.new_page()
+    other.goto(f"/orgs/{org}/services")
+    expect(other).to_have_url(re.compile(r"/signin\?next="))
+    button = other.get_by_role("link", name="Sign in with Test IdP")
     expect(button).to_have_attribute("href", re.compile(r"^/api/v1/auth/oidc/test/login\?next="))
     button.click()
-    sign_in_at_provider(page, "owner@example.com")
+    sign_in_at_provider(other, "owner@example.com")
     # Back where the app sent us to sign in, signed in (the session cookie, no token in JS).
-    expect(page).to_have_url(f"{server.url}/orgs/{org}/services")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Services")
-    page.reload()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Services")
-    assert "kokoa_session" not in page.evaluate("document.cookie")
-    assert console.errors == []
+    expect(other).to_have_url(f"{server.url}/orgs/{org}/services")
+    expect(other.get_by_role("heading", level=1)).to_have_text("Services")
+    other.reload()
+    expect(other.get_by_role("heading", level=1)).to_have_text("Services")
+    assert "kokoa_session" not in other.evaluate("document.cookie")
+    context.close()
 
     # Someone the control plane does not know: back on the sign-in page with the reason.
     context = new_context(browser, server, locale="ja-JP")

@@ -1,5 +1,6 @@
 // Sign-in with an OpenID provider: the button's link, and what a refused sign-in's code means.
-// The control plane's callback sends the browser back to /signin?oidc_error=<code> (docs/api.md).
+// The control plane's callback sends the browser back to /signin?oidc_error=<code> (docs/api.md),
+// or, when linking from the profile, to /profile?oidc_linked=<slug> or ?oidc_error=<code>.
 import type { MessageKey } from '../i18n/en.ts'
 
 export const OIDC_ERRORS = [
@@ -10,6 +11,7 @@ export const OIDC_ERRORS = [
   'email',
   'domain',
   'linked',
+  'link_required',
   'unknown_user',
   'disabled',
   'throttled',

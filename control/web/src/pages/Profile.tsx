@@ -12,6 +12,7 @@ import { ProblemAlert } from '../components/ProblemAlert.tsx'
 import { DeleteButton } from '../components/RowActions.tsx'
 import { TokenList } from '../components/TokenList.tsx'
 import { formatDateTime } from '../lib/format.ts'
+import { oidcErrorMessage } from '../lib/oidc.ts'
 
 function NameForm() {
   const { api, t, me, refreshMe, notify } = useApp()
@@ -77,6 +78,58 @@ function PasswordForm() {
   )
 }
 
+/** OpenID providers: the ones linked to this account, and a button to link each other one (the
+ * browser goes to the provider and comes back here with ?oidc_linked= or ?oidc_error=). */
+function Providers() {
+  const { api, t, locale, location } = useApp()
+  const action = useAction()
+  const providers = useResource((signal) => unwrap(api.GET('/api/v1/auth/oidc/providers', { signal })), [], { poll: false })
+  const linked = useResource((signal) => unwrap(api.GET('/api/v1/me/oidc-identities', { signal })), [])
+  const query = new URLSearchParams(location.search)
+  const error = oidcErrorMessage(query.get('oidc_error'))
+  const justLinked = providers.data?.find((p) => p.slug === query.get('oidc_linked'))
+  if (!providers.data || providers.data.length === 0) return null
+  const link = (slug: string) =>
+    action.run(async () => {
+      const started = await unwrap(api.POST('/api/v1/auth/oidc/{provider}/link', { params: { path: { provider: slug } }, body: { next: '/profile' } }))
+      window.location.assign(started.url)
+    })
+  return (
+    <section class="panel">
+      <h2>{t('profile.providers')}</h2>
+      <p class="hint">{t('profile.providersIntro')}</p>
+      {error && (
+        <div class="alert alert-error" role="alert">
+          {t(error)}
+        </div>
+      )}
+      {justLinked && (
+        <p class="alert" role="status">
+          {t('profile.linkedNow', { label: justLinked.label })}
+        </p>
+      )}
+      <ProblemAlert error={action.error ?? linked.error} />
+      <ul class="plain">
+        {providers.data.map((p) => {
+          const mine = linked.data?.find((x) => x.provider === p.slug)
+          return (
+            <li key={p.slug}>
+              <strong>{p.label}</strong>{' '}
+              {mine ? (
+                <span>{t('profile.linkedAs', { email: mine.email || '—', when: formatDateTime(mine.created_at, locale) })}</span>
+              ) : (
+                <button type="button" disabled={action.busy || !linked.data} onClick={() => void link(p.slug)}>
+                  {t('profile.link', { label: p.label })}
+                </button>
+              )}
+            </li>
+          )
+        })}
+      </ul>
+    </section>
+  )
+}
+
 function Sessions() {
   const { api, t, locale } = useApp()
   const sessions = useResource((signal) => unwrap(api.GET('/api/v1/me/sessions', { signal })), [])
@@ -129,6 +182,7 @@ export function Profile() {
       <PageHeader title={t('profile.title')} />
       <NameForm />
       <PasswordForm />
+      <Providers />
       <Sessions />
       <section class="panel">
         <h2>{t('profile.tokens')}</h2>
