@@ -9,10 +9,13 @@ is, written so that a crash at any moment leaves a usable pair.
                         of the last enrollment token used here (never the token)
       snapshot.json     the last snapshot applied from the control channel, 0600
 
-A renewal writes `tunnel.key.next` and `tunnel.crt.next`, then renames the key, then the
-certificate. `load()` finishes or discards a renewal a crash interrupted: a `.next`
-certificate that matches the key in place (or the `.next` key) is moved in; anything else
-pending is dropped, which leaves the previous pair.
+An enrollment or a renewal writes `enrollment.json.next`, `tunnel.key.next` and
+`tunnel.crt.next`, then renames the key, the certificate, then `enrollment.json`. `load()`
+finishes or discards what a crash interrupted: a `.next` certificate that matches the key in
+place (or the `.next` key) is moved in, then a `.next` enrollment.json that names the
+certificate in place; anything else pending is dropped, which leaves the previous state. An
+enrollment.json that does not name the certificate's subject (left so by a crash of a version
+without `enrollment.json.next`, or by hand) is refused as an incomplete enrollment.
 """
 
 from __future__ import annotations
@@ -74,9 +77,11 @@ class StateDir:
             EnrollError: the directory holds an enrollment that cannot be read.
         """
         path = self.root / ENROLLMENT_FILE
-        if not path.exists():
+        if not path.exists() and not _next(path).exists():
             return None
         self._recover()
+        if not path.exists():  # a first enrollment that a crash stopped before its certificate
+            return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             digest = data.get("token_sha256")
@@ -85,7 +90,15 @@ class StateDir:
             enrollment = Enrollment(
                 data["control_url"], Subject.model_validate(data["subject"]), digest
             )
-            self._check_pair(self.certificate(), self.key())
+            cert = self.certificate()
+            self._check_pair(cert, self.key())
+            named = pki.identity_from_certificate(cert).name
+            if named != str(enrollment.subject.id):
+                raise EnrollError(
+                    f"the enrollment in {self.root} is incomplete: {ENROLLMENT_FILE} names "
+                    f"{enrollment.subject.id} but the certificate is for {named}; "
+                    "move the directory away and enroll again with a new --token"
+                )
         except (OSError, ValueError, KeyError, TypeError, ValidationError, pki.PkiError) as exc:
             raise EnrollError(f"the enrollment in {self.root} cannot be used: {exc}") from None
         return enrollment
@@ -120,14 +133,16 @@ class StateDir:
             raise EnrollError("the certificate is not for the subject the control plane named")
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         tls = self.tls
+        digest = token_digest(token) if token is not None else self._stored_digest()
+        enrollment = Enrollment(control_url, credentials.subject, digest)
+        path = self.root / ENROLLMENT_FILE
         pki.write_certificate(tls.ca, *roots)
+        _write_json(_next(path), _document(enrollment))  # first: see _recover
         pki.write_key(_next(tls.key), key)
         pki.write_certificate(_next(tls.cert), cert)
         os.replace(_next(tls.key), tls.key)
         os.replace(_next(tls.cert), tls.cert)
-        digest = token_digest(token) if token is not None else self._stored_digest()
-        enrollment = Enrollment(control_url, credentials.subject, digest)
-        _write_json(self.root / ENROLLMENT_FILE, _document(enrollment))
+        os.replace(_next(path), path)
         return enrollment
 
     def remember_token(self, enrollment: Enrollment, token: str) -> Enrollment:
@@ -181,6 +196,10 @@ class StateDir:
                 os.replace(cert_next, tls.cert)
         cert_next.unlink(missing_ok=True)
         key_next.unlink(missing_ok=True)
+        path = self.root / ENROLLMENT_FILE
+        if _names(_next(path), tls.cert):
+            os.replace(_next(path), path)
+        _next(path).unlink(missing_ok=True)
 
     @staticmethod
     def _check_pair(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
@@ -197,6 +216,16 @@ def _matches(cert_path: Path, key_path: Path) -> bool:
         cert = pki.load_certificates(cert_path)[0]
         return cert.public_key() == pki.load_private_key(key_path).public_key()
     except pki.PkiError:
+        return False
+
+
+def _names(enrollment_path: Path, cert_path: Path) -> bool:
+    """Whether the enrollment.json at `enrollment_path` is for the certificate's subject."""
+    try:
+        subject = json.loads(enrollment_path.read_text(encoding="utf-8"))["subject"]["id"]
+        cert = pki.load_certificates(cert_path)[0]
+        return bool(pki.identity_from_certificate(cert).name == subject)
+    except (OSError, ValueError, KeyError, TypeError, pki.PkiError):
         return False
 
 

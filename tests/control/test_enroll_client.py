@@ -22,8 +22,8 @@ from common.config import ConfigError, Frozen, load
 from common.enroll import ControlClient, EnrollError, Renewer, StateDir, ensure_enrolled
 from common.enroll.client import check_control_url
 from common.enroll.lifetime import renew_after
-from common.enroll.proof import new_key
-from common.enroll.state import token_digest
+from common.enroll.proof import make_csr, new_key
+from common.enroll.state import Enrollment, _document, token_digest
 from common.pki import TlsFiles
 from tests.control.enroll_support import Owner, owner
 from tests.control.helpers import check
@@ -180,7 +180,7 @@ def test_a_crash_mid_renewal_leaves_a_usable_pair(boss: Owner, server: str, tmp_
     state, _ = _enrolled(boss, server, tmp_path / "s")
     tls = state.tls
     new = new_key()
-    cert = _certificate_for(new)
+    cert = _certificate_for(new, pki.identity_from_certificate(state.certificate()).name)
     # Crash after the new key was moved in but before the certificate was: finish it.
     pki.write_certificate(tls.cert.with_name("tunnel.crt.next"), cert)
     pki.write_key(tls.key, new)
@@ -196,12 +196,64 @@ def test_a_crash_mid_renewal_leaves_a_usable_pair(boss: Owner, server: str, tmp_
     assert state.certificate() == cert and not list(state.root.glob("*.next"))
 
 
-def _certificate_for(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
-    """A certificate for `key` from a throwaway CA (the state directory does not verify)."""
+def _certificate_for(key: ec.EllipticCurvePrivateKey, name: str = "a") -> x509.Certificate:
+    """A certificate for `key` (and subject `name`) from a throwaway CA (the state directory
+    does not verify)."""
     ca_key, ca_cert = pki.create_ca("test")
     return pki.issue_certificate(
-        ca_key, ca_cert, role="agent", name="a", public_key=key.public_key()
+        ca_key, ca_cert, role="agent", name=name, public_key=key.public_key()
     )[1]
+
+
+def test_a_crash_while_enrolling_as_another_agent_never_pairs_its_certificate_with_the_old_subject(
+    boss: Owner, server: str, tmp_path: Path
+) -> None:
+    state, client = _enrolled(boss, server, tmp_path / "s")
+    before = state.load()
+    assert before is not None
+    other = boss.agent()
+    key = new_key()
+    credentials = client.enroll(boss.token("agent", other["id"])["token"], "agent", make_csr(key))
+    cert = x509.load_pem_x509_certificate(credentials.certificate.encode())
+    moved = Enrollment(server, credentials.subject, "digest")
+    tls, path = state.tls, state.root / "enrollment.json"
+    old_files = {p: p.read_bytes() for p in (tls.key, tls.cert, path)}
+
+    def crash(*, pending: list[Path], replaced: list[Path]) -> None:
+        """The state directory as a crash in `save` leaves it: the old files, new `.next`
+        files for `pending`, the new files in place for `replaced`."""
+        for p, data in old_files.items():
+            p.write_bytes(data)
+        new = {
+            tls.key: lambda p: pki.write_key(p, key),
+            tls.cert: lambda p: pki.write_certificate(p, cert),
+        }
+        for p in pending + replaced:
+            target = p if p in replaced else p.with_name(p.name + ".next")
+            if p == path:
+                target.write_text(json.dumps(_document(moved)))
+            else:
+                new[p](target)
+
+    # After the certificate was replaced, before enrollment.json was: finished.
+    crash(pending=[path], replaced=[tls.key, tls.cert])
+    assert state.load() == moved and state.certificate() == cert
+    assert not list(state.root.glob("*.next"))
+    # Every .next file written, nothing replaced yet: finished too.
+    crash(pending=[path, tls.key, tls.cert], replaced=[])
+    assert state.load() == moved and state.key().public_key() == key.public_key()
+    # Only the new enrollment.json and key written: dropped, the old agent stays.
+    crash(pending=[path, tls.key], replaced=[])
+    assert state.load() == before and not list(state.root.glob("*.next"))
+    # The new certificate next to the old subject (as a crash of the version that wrote
+    # enrollment.json last, with no .next of it, left it): refused, not used as the old agent.
+    crash(pending=[], replaced=[tls.key, tls.cert])
+    with pytest.raises(
+        EnrollError, match=rf"incomplete: enrollment.json names {before.subject.id}"
+    ):
+        state.load()
+    with pytest.raises(EnrollError, match="incomplete"):
+        ensure_enrolled(state, client, "agent", None)
 
 
 class StoppedClock:
