@@ -15,12 +15,16 @@ at all the handshake is refused (`unrecognized_name`).
 nothing); `update` (the file's part) or `install` (the snapshot's part) then swaps one
 reference: handshakes already running finish with the old table, new ones use the new. A
 snapshot's PEM is loaded through a private temporary directory (0700, files 0600, removed at
-once): `ssl` loads certificates and keys only from files.
+once): `ssl` loads certificates and keys only from files. `load_issued(…, reuse=)` takes the
+context of a certificate already loaded with the same chain and key, so a change of the list
+loads only what changed; it blocks (~1.5 ms a certificate loaded), so the node calls it in a
+worker thread.
 TLS 1.2 and 1.3 only; ALPN offers `http/1.1`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import ssl
 import tempfile
@@ -45,11 +49,16 @@ class Issued:
 Pairs = Sequence[tuple[Path, Path]]
 
 
+Entry = tuple[ssl.SSLContext, tuple[str, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """Certificates loaded into contexts, each with the DNS names it covers, in order."""
+    """Certificates loaded into contexts, each with the DNS names it covers, in order; for
+    `load_issued`'s, the digest of each one's chain and key (what `reuse` matches on)."""
 
-    entries: tuple[tuple[ssl.SSLContext, tuple[str, ...]], ...] = ()
+    entries: tuple[Entry, ...] = ()
+    digests: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +145,7 @@ def load_files(pairs: Pairs) -> Loaded:
         ValueError: a certificate that is not PEM or has no DNS names (the file named).
         OSError, ssl.SSLError: a file is unreadable, or the key does not load or match.
     """
-    entries = []
+    entries: list[Entry] = []
     for cert, key in pairs:
         context = _context()
         context.load_cert_chain(cert, key)
@@ -144,31 +153,47 @@ def load_files(pairs: Pairs) -> Loaded:
     return Loaded(tuple(entries))
 
 
-def load_issued(issued: Sequence[Issued]) -> Loaded:
-    """Each certificate held in memory in a context of its own, loaded through a private
-    temporary directory (0700, files 0600, removed at once).
+def load_issued(issued: Sequence[Issued], *, reuse: Loaded = Loaded()) -> Loaded:
+    """Each certificate held in memory in a context of its own: the context of `reuse` for
+    the same chain and key (a change of the list loads only what changed: ~1.5 ms each),
+    else one loaded through a private temporary directory (0700, files 0600, removed at once).
 
     Raises:
         ValueError: a certificate that is not PEM or has no DNS names (its label named).
         ssl.SSLError: the chain or the key does not load, or they do not match (label named).
     """
-    entries = []
+    known = dict(zip(reuse.digests, reuse.entries, strict=True))
+    entries, digests = [], []
     for certificate in issued:
-        names = _dns_names(certificate.chain.encode(), certificate.label)
-        context = _context()
-        with tempfile.TemporaryDirectory(prefix="kokoa-tls-") as directory:
-            chain, key = Path(directory, "chain.pem"), Path(directory, "key.pem")
-            _write_private(chain, certificate.chain)
-            _write_private(key, certificate.key)
-            try:
-                context.load_cert_chain(chain, key)
-            except ssl.SSLError as exc:
-                reason = exc.reason or str(exc)
-                raise ssl.SSLError(
-                    f"{certificate.label}: the chain and key do not load together: {reason}"
-                ) from None
-        entries.append((context, names))
-    return Loaded(tuple(entries))
+        digest = _digest(certificate)
+        entry = known.get(digest)
+        if entry is None:
+            entry = known[digest] = _load(certificate)
+        entries.append(entry)
+        digests.append(digest)
+    return Loaded(tuple(entries), tuple(digests))
+
+
+def _digest(certificate: Issued) -> str:
+    chain, key = certificate.chain.encode(), certificate.key.encode()
+    return hashlib.sha256(b"%d:%b%b" % (len(chain), chain, key)).hexdigest()
+
+
+def _load(certificate: Issued) -> Entry:
+    names = _dns_names(certificate.chain.encode(), certificate.label)
+    context = _context()
+    with tempfile.TemporaryDirectory(prefix="kokoa-tls-") as directory:
+        chain, key = Path(directory, "chain.pem"), Path(directory, "key.pem")
+        _write_private(chain, certificate.chain)
+        _write_private(key, certificate.key)
+        try:
+            context.load_cert_chain(chain, key)
+        except ssl.SSLError as exc:
+            reason = exc.reason or str(exc)
+            raise ssl.SSLError(
+                f"{certificate.label}: the chain and key do not load together: {reason}"
+            ) from None
+    return context, names
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -15,7 +15,7 @@ import trustme
 from cryptography import x509
 
 from ingress.public import SniCertificates
-from ingress.public.tls import Issued, load_issued
+from ingress.public.tls import Issued, Loaded, load_issued
 from tests.ingress.public_fakes import Front, read_response, running_front
 
 
@@ -284,3 +284,31 @@ def test_a_bad_issued_certificate_is_named(ca: trustme.CA) -> None:
     garbled = Issued("certificates.0 (d)", good.chain, "-----BEGIN PRIVATE KEY-----\nAAAA\n")
     with pytest.raises(ssl.SSLError, match=r"certificates.0 \(d\)"):
         load_issued([garbled])
+
+
+def test_a_change_loads_only_the_certificates_that_changed(ca: trustme.CA) -> None:
+    """With `reuse`, a certificate with the same chain and key keeps its context (moved or
+    relabelled too): replacing one of N loads one. A bad one still refuses the whole list."""
+    first = [issued(ca, f"certificates.{i} (c{i})", f"h{i}.test") for i in range(6)]
+    loaded = load_issued(first)
+    assert len({id(context) for context, _ in loaded.entries}) == 6
+
+    def fresh(new: Loaded, old: Loaded) -> list[int]:
+        """Where `new` holds a context that `old` did not: those were loaded."""
+        before = {id(context) for context, _ in old.entries}
+        return [i for i, (context, _) in enumerate(new.entries) if id(context) not in before]
+
+    renewed = issued(ca, "certificates.2 (c2)", "h2.test", "www.h2.test")
+    second = load_issued([*first[:2], renewed, *first[3:]], reuse=loaded)
+    assert fresh(second, loaded) == [2]
+    assert second.entries[2][1] == ("h2.test", "www.h2.test")
+    assert [names for _, names in second.entries[3:]] == [(f"h{i}.test",) for i in range(3, 6)]
+
+    moved = Issued("certificates.0 (c5)", first[5].chain, first[5].key)
+    third = load_issued([moved, renewed, first[0]], reuse=second)
+    assert fresh(third, second) == []
+    assert third.entries[0] is second.entries[5]
+
+    wrong = Issued("certificates.1 (x)", first[1].chain, first[0].key)
+    with pytest.raises(ssl.SSLError, match=r"certificates.1 \(x\): the chain and key do not"):
+        load_issued([first[0], wrong], reuse=third)
