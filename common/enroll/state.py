@@ -123,13 +123,20 @@ class StateDir:
         none and the digest stored before is kept.
 
         Raises:
-            EnrollError: the certificate is not for `key` or not for the subject named.
+            EnrollError: the certificate or the CA bundle cannot be read, or the certificate is
+                not for `key` or not for the subject named (nothing is written then).
             common.pki.PkiError: a file cannot be written.
         """
-        cert = x509.load_pem_x509_certificate(credentials.certificate.encode())
-        roots = x509.load_pem_x509_certificates(credentials.ca_certificates.encode())
+        try:
+            cert = x509.load_pem_x509_certificate(credentials.certificate.encode())
+            roots = x509.load_pem_x509_certificates(credentials.ca_certificates.encode())
+            named = pki.identity_from_certificate(cert).name
+        except (ValueError, pki.PkiError) as exc:
+            raise EnrollError(
+                f"the control plane sent a certificate or CA bundle that cannot be read: {exc}"
+            ) from None
         self._check_pair(cert, key)
-        if pki.identity_from_certificate(cert).name != str(credentials.subject.id):
+        if named != str(credentials.subject.id):
             raise EnrollError("the certificate is not for the subject the control plane named")
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         tls = self.tls

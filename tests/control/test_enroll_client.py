@@ -9,8 +9,9 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -25,7 +26,7 @@ from common.enroll.lifetime import renew_after
 from common.enroll.proof import make_csr, new_key
 from common.enroll.state import Enrollment, _document, token_digest
 from common.pki import TlsFiles
-from tests.control.enroll_support import Owner, owner
+from tests.control.enroll_support import Owner, owner, pem
 from tests.control.helpers import check
 from tests.control.server import serve
 
@@ -254,6 +255,74 @@ def test_a_crash_while_enrolling_as_another_agent_never_pairs_its_certificate_wi
         state.load()
     with pytest.raises(EnrollError, match="incomplete"):
         ensure_enrolled(state, client, "agent", None)
+
+
+def _garbling(subject: dict[str, Any], certificate: str, ca: str) -> FastAPI:
+    """A control plane of our own that answers enrollments and renewals with `certificate` and
+    `ca` (the client is under test, not the server)."""
+    garbling = FastAPI()
+    expires = datetime.now(UTC) + timedelta(days=1)
+    body = {
+        "certificate": certificate,
+        "ca_certificates": ca,
+        "subject": subject,
+        "not_after": expires.isoformat(),
+        "renew_after": expires.isoformat(),
+    }
+
+    @garbling.post("/api/v1/enrollment", status_code=201)
+    @garbling.post("/api/v1/enrollment/renewals", status_code=201)
+    async def credentials() -> dict[str, Any]:
+        return body
+
+    @garbling.post("/api/v1/enrollment/challenges", status_code=201)
+    async def challenge() -> dict[str, str]:
+        return {"nonce": "n", "expires_at": expires.isoformat()}
+
+    return garbling
+
+
+@pytest.mark.parametrize(
+    ("certificate", "ca"),
+    [
+        ("garbage", "leaf"),
+        ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "leaf"),
+        ("leaf", "garbage"),
+        ("leaf", ""),
+        ("no SAN", "leaf"),
+    ],
+)
+async def test_an_unreadable_certificate_from_the_control_plane_keeps_the_stored_enrollment(
+    boss: Owner,
+    server: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    certificate: str,
+    ca: str,
+) -> None:
+    state, _ = await asyncio.to_thread(_enrolled, boss, server, tmp_path / "s")
+    stored, cert = state.load(), state.certificate()
+    assert stored is not None
+    leaf = pem(cert)
+    texts = {"leaf": leaf, "no SAN": pem(pki.create_ca("test")[1])}  # no kokoa identity
+    subject = stored.subject.model_dump(mode="json")
+    caplog.set_level(logging.INFO, logger="common.enroll.start")
+    with serve(_garbling(subject, texts.get(certificate, certificate), texts.get(ca, ca))) as bad:
+        client = ControlClient(bad)
+        again = await asyncio.to_thread(ensure_enrolled, state, client, "agent", "kokoa_ent_new")
+        assert again == stored and state.certificate() == cert  # nothing replaced
+        [failed] = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert failed.getMessage().startswith("enrolling again with the new token failed")
+        assert "cannot be read" in failed.__dict__["error"]
+        with pytest.raises(EnrollError, match="cannot be read"):  # nothing stored: exit 1
+            await asyncio.to_thread(
+                ensure_enrolled, StateDir(tmp_path / "new"), client, "agent", "kokoa_ent_new"
+            )
+        with pytest.raises(EnrollError, match="cannot be read"):  # the renewal loop goes on
+            await Renewer(state, client).renew_once(lambda tls: None)
+    assert state.load() == stored and state.certificate() == cert
+    assert not (tmp_path / "new" / "enrollment.json").exists()
+    assert not list(state.root.glob("*.next"))
 
 
 class StoppedClock:
