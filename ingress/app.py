@@ -46,7 +46,7 @@ from ingress.agents import AgentPool
 from ingress.metrics import IngressMetrics
 from ingress.node import Node, Snapshot, pin_running, restart_needed
 from ingress.public.server import PublicServer
-from ingress.public.tls import Loaded, SniCertificates
+from ingress.public.tls import Loaded, SniCertificates, clear_scratch
 from ingress.settings import (
     CertificatePair,
     IngressSettings,
@@ -92,6 +92,8 @@ class IngressApp:
         self._ports: dict[str, int] = {}
         self._sni: SniCertificates | None = None
         self._issued_tls = Loaded()  # the snapshot's HTTPS certificates, loaded
+        # Where their PEM is written to load it: beside snapshot.json, which holds the same keys.
+        self._tls_scratch = tls_scratch(config, control)
         self._applying = asyncio.Lock()
         self._admin: AdminServer | None = None
         self._stop = asyncio.Event()
@@ -100,6 +102,7 @@ class IngressApp:
 
     async def run(self) -> None:
         """Start every listener, serve until SIGTERM/SIGINT (or `stop()`), then drain."""
+        self._clear_tls_scratch()
         if self.channel is not None:
             await self.channel.restore()
         try:
@@ -128,6 +131,13 @@ class IngressApp:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _clear_tls_scratch(self) -> None:
+        """Remove the PEM files (keys among them) a process killed while loading left."""
+        try:
+            clear_scratch(self._tls_scratch)
+        except OSError as exc:  # each load still makes a private directory of its own
+            log.error("cannot remove leftover key files", extra={"path": str(exc.filename)})
 
     async def _start(self) -> None:
         settings = self.node.settings()
@@ -278,7 +288,9 @@ class IngressApp:
             if snapshot.certificates != self.node.snapshot.certificates:
                 # Off the event loop: loading the certificates that changed (all of them at
                 # start) takes ~1.5 ms each, and traffic must not wait for it.
-                issued = await asyncio.to_thread(controlled.load_certificates, snapshot, issued)
+                issued = await asyncio.to_thread(
+                    controlled.load_certificates, snapshot, issued, self._tls_scratch
+                )
                 if self.node.settings() is not settings:  # the file was reloaded meanwhile
                     snapshot = controlled.build(self.node.settings(), config)
             self._swap(snapshot, issued)
@@ -320,6 +332,13 @@ class IngressApp:
         if self._stop.is_set():
             log.info("already stopping", extra={"signal": sig.name})
         self._stop.set()
+
+
+def tls_scratch(config: Path, control: Started | None) -> Path:
+    """`tls-tmp` in the state directory: the enrollment's, else the file's default one
+    (`<config dir>/<config name>.state`, as `--state-dir` defaults to)."""
+    root = control.state.root if control else config.resolve().parent / f"{config.stem}.state"
+    return root / "tls-tmp"
 
 
 def _pairs(certificates: tuple[CertificatePair, ...]) -> list[tuple[Path, Path]]:

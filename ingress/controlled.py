@@ -8,9 +8,10 @@ docs/enrollment.md).
   certificates. Anything invalid (a bad host name, two services on one route, a serial that is
   not hex) refuses the whole snapshot with `SnapshotRejected`: the control plane gets a nack,
   the node keeps what it runs.
-- `load_certificates(snapshot, reuse)`: the snapshot's HTTPS certificates loaded for SNI
-  (those already in `reuse` taken from it); one that does not load (not PEM, no DNS name, a
-  key that does not match) refuses the whole snapshot the same way.
+- `load_certificates(snapshot, reuse, scratch)`: the snapshot's HTTPS certificates loaded for
+  SNI (those already in `reuse` taken from it, the others through files in `scratch`); one
+  that does not load (not PEM, no DNS name, a key that does not match) refuses the whole
+  snapshot the same way.
 - `report(…)`: the node's part of a status message: per-service counters and the agents
   connected now.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 
 from common.channel import IngressConfig, SnapshotRejected
 from common.channel.status import PeerConnection, ServiceCounters, StatusParts
@@ -62,17 +64,20 @@ def certificates(config: IngressConfig) -> tuple[Issued, ...]:
     )
 
 
-def load_certificates(snapshot: Snapshot, reuse: Loaded | None = None) -> Loaded:
+def load_certificates(
+    snapshot: Snapshot, reuse: Loaded | None = None, scratch: Path | None = None
+) -> Loaded:
     """The snapshot's HTTPS certificates, loaded for the listener's SNI table; those with the
-    same chain and key as one of `reuse` use its context. Blocking (~1.5 ms a certificate
-    loaded): the node runs it in a worker thread.
+    same chain and key as one of `reuse` use its context, the others go through `scratch`
+    (the node's: `tls-tmp` in its state directory; None: the system's temporary directory).
+    Blocking (~1.5 ms a certificate loaded): the node runs it in a worker thread.
 
     Raises:
         SnapshotRejected: one is not a PEM certificate with DNS names, or its key does not
             load or match it (named by its place and id).
     """
     try:
-        return load_issued(snapshot.certificates, reuse=reuse or Loaded())
+        return load_issued(snapshot.certificates, scratch=scratch, reuse=reuse or Loaded())
     except (ValueError, OSError) as exc:  # ssl.SSLError is an OSError
         raise SnapshotRejected(str(exc)) from None
 

@@ -15,7 +15,10 @@ at all the handshake is refused (`unrecognized_name`).
 nothing); `update` (the file's part) or `install` (the snapshot's part) then swaps one
 reference: handshakes already running finish with the old table, new ones use the new. A
 snapshot's PEM is loaded through a private temporary directory (0700, files 0600, removed at
-once): `ssl` loads certificates and keys only from files. `load_issued(…, reuse=)` takes the
+once) made in `scratch`: `ssl` loads certificates and keys only from files. The node's scratch
+is `tls-tmp` in its state directory (beside `snapshot.json`, which holds the same keys), not
+the system's temporary directory: a process killed during a load leaves its key there, and
+`clear_scratch` removes it at the next start. `load_issued(…, reuse=)` takes the
 context of a certificate already loaded with the same chain and key, so a change of the list
 loads only what changed; it blocks (~1.5 ms a certificate loaded), so the node calls it in a
 worker thread.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import ssl
 import tempfile
 from collections.abc import Sequence
@@ -153,10 +157,13 @@ def load_files(pairs: Pairs) -> Loaded:
     return Loaded(tuple(entries))
 
 
-def load_issued(issued: Sequence[Issued], *, reuse: Loaded = Loaded()) -> Loaded:
+def load_issued(
+    issued: Sequence[Issued], *, scratch: Path | None = None, reuse: Loaded = Loaded()
+) -> Loaded:
     """Each certificate held in memory in a context of its own: the context of `reuse` for
     the same chain and key (a change of the list loads only what changed: ~1.5 ms each),
-    else one loaded through a private temporary directory (0700, files 0600, removed at once).
+    else one loaded through a private temporary directory (0700, files 0600, removed at once)
+    made in `scratch` (made 0700 if missing; None: the system's temporary directory).
 
     Raises:
         ValueError: a certificate that is not PEM or has no DNS names (its label named).
@@ -168,7 +175,7 @@ def load_issued(issued: Sequence[Issued], *, reuse: Loaded = Loaded()) -> Loaded
         digest = _digest(certificate)
         entry = known.get(digest)
         if entry is None:
-            entry = known[digest] = _load(certificate)
+            entry = known[digest] = _load(certificate, scratch)
         entries.append(entry)
         digests.append(digest)
     return Loaded(tuple(entries), tuple(digests))
@@ -179,10 +186,24 @@ def _digest(certificate: Issued) -> str:
     return hashlib.sha256(b"%d:%b%b" % (len(chain), chain, key)).hexdigest()
 
 
-def _load(certificate: Issued) -> Entry:
+def clear_scratch(scratch: Path) -> None:
+    """Remove what a process killed while loading left in `scratch` (private keys among it).
+
+    Raises:
+        OSError: it exists and cannot be removed.
+    """
+    if scratch.is_dir() and not scratch.is_symlink():
+        shutil.rmtree(scratch)
+    elif scratch.exists() or scratch.is_symlink():
+        scratch.unlink()
+
+
+def _load(certificate: Issued, scratch: Path | None) -> Entry:
     names = _dns_names(certificate.chain.encode(), certificate.label)
     context = _context()
-    with tempfile.TemporaryDirectory(prefix="kokoa-tls-") as directory:
+    if scratch is not None:
+        scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="kokoa-tls-", dir=scratch) as directory:
         chain, key = Path(directory, "chain.pem"), Path(directory, "key.pem")
         _write_private(chain, certificate.chain)
         _write_private(key, certificate.key)

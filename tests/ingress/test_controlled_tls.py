@@ -171,25 +171,59 @@ async def test_certificates_load_off_the_event_loop(tmp_path: Path) -> None:
     assert len(app.node.snapshot.certificates) == 40
 
 
-def test_the_keys_written_to_load_them_are_removed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_keys_written_to_load_them_are_removed(tmp_path: Path) -> None:
     """`ssl` loads a key only from a file: the snapshot's go through a private temporary
-    directory that is gone once they are loaded, or refused."""
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where TMPDIR would point
+    directory in `scratch` that is gone once they are loaded, or refused."""
+    scratch = tmp_path / "state" / "tls-tmp"
     ca = trustme.CA()
     chain, key = pem_pair(ca, "web.test")
-    loaded = load_issued([Issued("certificates.0 (a)", chain, key)])
+    loaded = load_issued([Issued("certificates.0 (a)", chain, key)], scratch=scratch)
     assert len(loaded.entries) == 1
+    assert scratch.stat().st_mode & 0o777 == 0o700
     assert list(scratch.iterdir()) == []
     other_key = pem_pair(ca, "web.test")[1]
     with pytest.raises(ssl.SSLError, match="do not load together"):
-        load_issued([Issued("certificates.0 (a)", chain, other_key)])
+        load_issued([Issued("certificates.0 (a)", chain, other_key)], scratch=scratch)
     assert list(scratch.iterdir()) == []
-    not_a_directory = tmp_path / "file"
+    scratch.rmdir()
+    scratch.touch()  # not a directory: the load has nowhere to write
+    with pytest.raises(OSError):
+        load_issued([Issued("certificates.0 (a)", chain, key)], scratch=scratch)
+
+
+async def test_the_node_writes_keys_in_its_state_directory_not_the_systems_temporary_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed during a load would leave a key behind: in `tls-tmp` of the state
+    directory (0700, beside snapshot.json and its same keys), never in /tmp. Nothing is left
+    after a load or a refused one."""
+    not_a_directory = tmp_path / "system-tmp"
     not_a_directory.touch()
-    monkeypatch.setattr(tempfile, "tempdir", str(not_a_directory))
-    with pytest.raises(OSError):  # it did go through the temporary directory
-        load_issued([Issued("certificates.0 (a)", chain, key)])
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_directory))  # /tmp unusable
+    app = make_node(tmp_path)
+    scratch = tmp_path / "ingress.state" / "tls-tmp"
+    ca = trustme.CA()
+    first = pem_pair(ca, "web.test")
+    await app.apply_snapshot(received(first))
+    assert len(app.node.snapshot.certificates) == 1
+    assert scratch.stat().st_mode & 0o777 == 0o700
+    assert list(scratch.iterdir()) == []
+    with pytest.raises(SnapshotRejected, match="do not load together"):
+        await app.apply_snapshot(received((first[0], pem_pair(ca, "web.test")[1])))
+    assert list(scratch.iterdir()) == []
+    assert app.node.snapshot.certificates[0].chain == first[0]
+
+
+async def test_key_files_a_killed_load_left_are_removed_at_start(tmp_path: Path) -> None:
+    app = make_node(tmp_path)
+    scratch = tmp_path / "ingress.state" / "tls-tmp"
+    leftover = scratch / "kokoa-tls-x1y2z3" / "key.pem"
+    leftover.parent.mkdir(mode=0o700, parents=True)
+    leftover.write_text("-----BEGIN PRIVATE KEY-----\n")
+    async with asyncio.TaskGroup() as group:
+        group.create_task(app.run(), name="node")
+        async with asyncio.timeout(5):
+            while "https" not in app.ports:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        app.stop()
+    assert not scratch.exists()
