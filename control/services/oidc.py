@@ -16,6 +16,8 @@ The linking policy (docs/control-plane.md, "Sign-in with OpenID Connect"):
    c. else, when the provider has `provision` on and a role mapping admits the identity, the
       account is made with the mapped memberships;
    d. else nobody is let in (`unknown_user`): no account without an organisation.
+   Two first sign-ins at once for one identity: the second finds what the first made (a unique
+   constraint makes it try again), or is refused (`conflict`) if it loses again.
 3. A disabled account is refused whatever links it.
 4. At every sign-in, role mappings add the memberships the user lacks (never change or remove
    one: that stays with the organisation's admins).
@@ -34,6 +36,7 @@ import logging
 import uuid
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control import audit
@@ -65,7 +68,34 @@ async def sign_in(
     client: Client,
     old_token: str | None,
 ) -> LoggedIn:
-    """The identity's user, signed in with a fresh session (one transaction)."""
+    """The identity's user, signed in with a fresh session (one transaction).
+
+    Two first sign-ins at once for the same new identity (two tabs, a double click on the
+    provider's consent) both find no link and both make it, or the account; the one that
+    commits second hits the unique constraint. It is tried once more and then finds what the
+    first made; if that loses a race again, it is refused as `conflict`.
+    """
+    for attempt in range(2):
+        try:
+            return await _sign_in(db, rt, provider, identity, client, old_token)
+        except IntegrityError as exc:
+            log.info(
+                "oidc %s: a concurrent first sign-in made the link or account (%s)",
+                provider.slug,
+                "trying again" if attempt == 0 else "refused",
+                extra={"error": str(exc.orig)},
+            )
+    raise OidcFailed("conflict", "another sign-in for this identity was under way: try again")
+
+
+async def _sign_in(
+    db: AsyncSession,
+    rt: Runtime,
+    provider: OidcProvider,
+    identity: Identity,
+    client: Client,
+    old_token: str | None,
+) -> LoggedIn:
     async with db.begin():
         link = (
             await db.execute(
