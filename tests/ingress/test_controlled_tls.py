@@ -171,6 +171,32 @@ async def test_certificates_load_off_the_event_loop(tmp_path: Path) -> None:
     assert len(app.node.snapshot.certificates) == 40
 
 
+async def test_a_reload_while_certificates_load_is_kept(tmp_path: Path) -> None:
+    """The file re-read (SIGHUP) while a snapshot's certificates load in the worker thread:
+    the snapshot swapped in afterwards is built on the new file, not the one it started on."""
+    app = make_node(tmp_path)
+    ca = trustme.CA()
+    cert = ca.issue_cert("file.test")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "file.pem"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "file.key"))
+    config = tmp_path / "ingress.yaml"
+    data = yaml.safe_load(config.read_text())
+    data["https"]["certificates"] = [{"cert": "file.pem", "key": "file.key"}]
+    data["drain_grace"] = 3
+    config.write_text(yaml.safe_dump(data))
+
+    snapshot = received(*(pem_pair(ca, f"h{i}.test") for i in range(40)))
+    async with asyncio.TaskGroup() as group:
+        loading = group.create_task(app.apply_snapshot(snapshot), name="apply")
+        await asyncio.sleep(0)  # now in the worker thread
+        assert not loading.done()
+        assert app.reload()
+    settings = app.node.settings()
+    assert settings.drain_grace == 3
+    assert [service.name for service in settings.services] == ["web"]
+    assert len(app.node.snapshot.certificates) == 40
+
+
 def test_the_keys_written_to_load_them_are_removed(tmp_path: Path) -> None:
     """`ssl` loads a key only from a file: the snapshot's go through a private temporary
     directory in `scratch` that is gone once they are loaded, or refused."""
