@@ -169,6 +169,7 @@ export const en = {
   'oidc.error.disabled': 'Your account is disabled.',
   'oidc.error.throttled': 'Too many failed sign-ins from your address. Please wait a minute and try again.',
   'oidc.error.link_required': 'An account with your e-mail address already exists and has a password. Sign in with the password, then link the provider on your profile page.',
+  'oidc.error.conflict': 'Another sign-in for you was being completed at the same moment. Please try again.',
   'oidc.error.other': 'The sign-in with the identity provider failed.',
   'signUp.title': 'Create an account',
   'signUp.intro': 'The first account of a new installation owns its first organisation. After that you need an invitation, unless the administrator opened sign-up.',

@@ -15,6 +15,7 @@ export const OIDC_ERRORS = [
   'unknown_user',
   'disabled',
   'throttled',
+  'conflict',
 ] as const
 
 /** The message for `?oidc_error=…`: one per known code, a general one for any other. */
