@@ -25,7 +25,11 @@ The linking policy (docs/control-plane.md, "Sign-in with OpenID Connect"):
 Linking from the profile (`POST …/oidc/{provider}/link`, then the same callback): the browser
 must still be signed in as the user who asked, and the identity must not be linked to anyone
 else, nor the user to another subject at that provider. No e-mail is needed: the user proved
-both sides.
+both sides. Two links of one identity at once: the second sees it linked after the unique
+constraint (or is refused as `conflict`).
+
+Unlinking (`DELETE /me/oidc-identities/{provider}`): refused while the link is the account's
+only way to sign in (no password, no other link).
 
 Each step is audited; a refusal is audited and counted by the address's throttle.
 """
@@ -46,7 +50,9 @@ from control.auth.oidc_settings import OidcProvider
 from control.db.models import Invitation, Membership, OidcIdentity, Organisation, User
 from control.runtime import Runtime
 from control.services.accounts import LoggedIn
-from control.services.context import Actor, Client
+from control.services.context import Actor, Client, Principal
+from control.services.errors import Conflict, NotFound
+from control.services.profile import user_id_of
 
 log = logging.getLogger(__name__)
 METHOD = "oidc"
@@ -168,7 +174,35 @@ async def link(
     client: Client,
 ) -> None:
     """Link `identity` to the user who asked from their profile, if this browser is still
-    signed in as them (one transaction)."""
+    signed in as them.
+
+    Two links of the same identity at once (two tabs of the profile) both find none and both
+    add it; the one that commits second hits the unique constraint. It is checked once more
+    and then sees it linked (to this user: done) or is refused as `conflict`.
+    """
+    for attempt in range(2):
+        try:
+            await _link(db, rt, provider, identity, session_token, user_id, client)
+            return
+        except IntegrityError as exc:
+            log.info(
+                "oidc %s: a concurrent link made the link (%s)",
+                provider.slug,
+                "checking again" if attempt == 0 else "refused",
+                extra={"error": str(exc.orig)},
+            )
+    raise OidcFailed("conflict", "another link for this identity was under way: try again")
+
+
+async def _link(
+    db: AsyncSession,
+    rt: Runtime,
+    provider: OidcProvider,
+    identity: Identity,
+    session_token: str | None,
+    user_id: str,
+    client: Client,
+) -> None:
     async with db.begin():
         found = await sessions.find(db, rt, session_token) if session_token else None
         if found is None or str(found[1].id) != user_id:
@@ -188,6 +222,36 @@ async def link(
             return  # linked already
         await _check_unlinked(db, provider, user)
         _add_link(db, rt, provider, identity, user, client, "profile")
+        await db.flush()
+
+
+async def unlink(db: AsyncSession, principal: Principal, provider: str) -> None:
+    """Remove the caller's link to `provider` (configured or not any more), unless the account
+    would be left with no way to sign in: no password and no other link (one transaction)."""
+    user_id = user_id_of(principal)
+    async with db.begin():
+        # Locked (PostgreSQL): two unlinks at once of a password-less account's last two links
+        # must not both see the other one left.
+        user = (
+            await db.execute(select(User).where(User.id == user_id).with_for_update())
+        ).scalar_one()
+        links = list(
+            (
+                await db.execute(select(OidcIdentity).where(OidcIdentity.user_id == user_id))
+            ).scalars()
+        )
+        row = next((link for link in links if link.provider == provider), None)
+        if row is None:
+            raise NotFound(f"your account is not linked to {provider!r}")
+        if user.password_hash is None and len(links) == 1:
+            raise Conflict(
+                f"{provider!r} is this account's only way to sign in (it has no password and "
+                "no other provider linked): link another provider first"
+            )
+        await db.delete(row)
+        target = audit.Target("user", user.id, user.email)
+        after = {"provider": row.provider, "subject": row.subject}
+        audit.record(db, principal.actor, "auth.oidc.unlinked", target=target, after=after)
 
 
 async def identities(db: AsyncSession, user_id: uuid.UUID) -> list[OidcIdentity]:

@@ -118,6 +118,7 @@ SELF_OPS = {
     "revoke_personal_token": True,
     "list_my_security_events": True,
     "list_my_oidc_identities": True,
+    "unlink_my_oidc_identity": True,
     "start_oidc_link": True,
     "list_orgs": True,
     "create_org": True,

@@ -21,6 +21,7 @@ from control.services import accounts, oidc, profile, tokens
 router = APIRouter(prefix="/me", tags=["me"], responses=error_responses())
 SessionId = Annotated[uuid.UUID, Path(description="session id (from the sessions list)")]
 TokenId = Annotated[uuid.UUID, Path(description="token id")]
+Provider = Annotated[str, Path(max_length=32, description="the provider's slug")]
 
 
 @router.get("")
@@ -54,6 +55,13 @@ async def list_my_oidc_identities(principal: CurrentPrincipal, db: Db) -> list[O
     /auth/oidc/{provider}/link)."""
     rows = await oidc.identities(db, profile.user_id_of(principal))
     return [OidcIdentityOut.model_validate(row) for row in rows]
+
+
+@router.delete("/oidc-identities/{provider}", status_code=status.HTTP_204_NO_CONTENT)
+async def unlink_my_oidc_identity(principal: CurrentPrincipal, db: Db, provider: Provider) -> None:
+    """Remove your account's link to this provider. 409 `conflict` if it is the account's only
+    way to sign in (no password and no other provider linked)."""
+    await oidc.unlink(db, principal, provider)
 
 
 @router.get("/sessions")
