@@ -1,6 +1,7 @@
 """Sign-in with OpenID Connect in Chromium: the button on the sign-in page, the real provider's
 login and consent forms (panva's oidc-provider), and back in the app, signed in; linking the
-provider from the profile; a refused sign-in comes back to the sign-in page with its message."""
+provider from the profile, and unlinking it; a refused sign-in comes back to the sign-in page with
+its message."""
 
 from __future__ import annotations
 
@@ -53,6 +54,9 @@ def test_sign_in_with_the_provider(
     owner = ApiUser(server.url)
     owner.signup("owner@example.com", organisation_name="Acme")
     org = owner.first_org()
+    owner.call(
+        "POST", f"/orgs/{org}/invitations", 201, json={"role": "viewer", "email": "new@example.com"}
+    )
     owner.close()
 
     no_web_fonts(page.context)
@@ -100,4 +104,32 @@ def test_sign_in_with_the_provider(
     sign_in_at_provider(stranger, "stranger")
     expect(stranger).to_have_url(re.compile(r"/signin\?oidc_error=unknown_user"))
     expect(stranger.get_by_role("alert")).to_have_text(re.compile("アカウントがありません"))
+    context.close()
+
+    # Back in the first browser, the owner unlinks the provider (after confirming): the Link
+    # button is back.
+    page.get_by_role("button", name="Unlink Test IdP").click()
+    dialog = page.get_by_role("dialog", name="Unlink Test IdP?")
+    expect(dialog).to_contain_text("The link between your account and Test IdP is removed")
+    dialog.get_by_role("button", name="Unlink").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_role("button", name="Link Test IdP")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Linked \(owner@example\.com\)"))).to_have_count(0)
+    assert console.errors == []
+
+    # An account made through the provider has no password: its only link is not removed, and
+    # the dialog says why.
+    context = new_context(browser, server)
+    no_web_fonts(context)
+    newcomer = context.new_page()
+    newcomer.goto("/signin")
+    newcomer.get_by_role("link", name="Sign in with Test IdP").click()
+    sign_in_at_provider(newcomer, "new")
+    newcomer.goto("/profile")
+    newcomer.get_by_role("button", name="Unlink Test IdP").click()
+    dialog = newcomer.get_by_role("dialog", name="Unlink Test IdP?")
+    dialog.get_by_role("button", name="Unlink").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("only way to sign in")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(newcomer.get_by_text(re.compile(r"Linked \(new@example\.com\) since"))).to_be_visible()
     context.close()

@@ -501,6 +501,11 @@ export const en = {
   'profile.link': 'Link {label}',
   'profile.linkedAs': 'Linked ({email}) since {when}',
   'profile.linkedNow': '{label} is linked: you can sign in with it now.',
+  'profile.unlink': 'Unlink',
+  'profile.unlinkNamed': 'Unlink {label}',
+  'profile.unlinkTitle': 'Unlink {label}?',
+  'profile.unlinkBody': 'The link between your account and {label} is removed. With a password, signing in with {label} then needs linking it again here.',
+  'profile.unlinked': '{label} is unlinked.',
   'profile.security': 'Your security events',
 
   'notFound.title': 'Page not found',

@@ -503,6 +503,11 @@ export const ja: Messages = {
   'profile.link': '{label} を関連付ける',
   'profile.linkedAs': '関連付け済み（{email}）{when} から',
   'profile.linkedNow': '{label} を関連付けました。これからはこのプロバイダーでサインインできます。',
+  'profile.unlink': '関連付けを解除',
+  'profile.unlinkNamed': '{label} の関連付けを解除',
+  'profile.unlinkTitle': '{label} の関連付けを解除しますか？',
+  'profile.unlinkBody': 'アカウントと {label} の関連付けを削除します。パスワードのあるアカウントは、{label} で再びサインインするにはここでもう一度関連付ける必要があります。',
+  'profile.unlinked': '{label} の関連付けを解除しました。',
   'profile.security': 'セキュリティイベント',
 
   'notFound.title': 'ページが見つかりません',

@@ -4,6 +4,7 @@ import { fieldErrors } from '../api/problem.ts'
 import { useApp } from '../app/context.ts'
 import { useAction, useResource } from '../app/hooks.ts'
 import { AuditTable } from '../components/AuditTable.tsx'
+import { ConfirmDialog } from '../components/ConfirmDialog.tsx'
 import { EmptyState } from '../components/EmptyState.tsx'
 import { Form, TextField } from '../components/Field.tsx'
 import { Loading } from '../components/Loading.tsx'
@@ -78,6 +79,36 @@ function PasswordForm() {
   )
 }
 
+/** Unlink a provider after a confirmation dialog; the dialog shows a refusal (409: the account's
+ * only way to sign in). */
+function UnlinkButton({ slug, label, onDone }: { slug: string; label: string; onDone(): void }) {
+  const { api, t, notify } = useApp()
+  const [open, setOpen] = useState(false)
+  const action = useAction()
+  const confirm = async () => {
+    if (await action.run(() => unwrap(api.DELETE('/api/v1/me/oidc-identities/{provider}', { params: { path: { provider: slug } } })))) {
+      setOpen(false)
+      notify(t('profile.unlinked', { label }))
+      onDone()
+    }
+  }
+  const cancel = () => {
+    action.clear()
+    setOpen(false)
+  }
+  return (
+    <>
+      <button type="button" class="danger-outline" onClick={() => setOpen(true)} aria-label={t('profile.unlinkNamed', { label })}>
+        {t('profile.unlink')}
+      </button>
+      <ConfirmDialog open={open} title={t('profile.unlinkTitle', { label })} confirmLabel={t('profile.unlink')} busy={action.busy} onConfirm={() => void confirm()} onCancel={cancel}>
+        <p>{t('profile.unlinkBody', { label })}</p>
+        <ProblemAlert error={action.error} />
+      </ConfirmDialog>
+    </>
+  )
+}
+
 /** OpenID providers: the ones linked to this account, and a button to link each other one (the
  * browser goes to the provider and comes back here with ?oidc_linked= or ?oidc_error=). */
 function Providers() {
@@ -116,7 +147,10 @@ function Providers() {
             <li key={p.slug}>
               <strong>{p.label}</strong>{' '}
               {mine ? (
-                <span>{t('profile.linkedAs', { email: mine.email || '—', when: formatDateTime(mine.created_at, locale) })}</span>
+                <>
+                  <span>{t('profile.linkedAs', { email: mine.email || '—', when: formatDateTime(mine.created_at, locale) })}</span>{' '}
+                  <UnlinkButton slug={p.slug} label={p.label} onDone={linked.reload} />
+                </>
               ) : (
                 <button type="button" disabled={action.busy || !linked.data} onClick={() => void link(p.slug)}>
                   {t('profile.link', { label: p.label })}
