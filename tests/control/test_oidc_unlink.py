@@ -164,3 +164,35 @@ async def test_two_links_of_one_identity_at_once_both_end_linked(
     assert all("checking again" in r.getMessage() for r in retried)
     if not is_sqlite(settings.effective_database_url):  # the race did happen (and was won)
         assert retried
+
+
+async def test_two_unlinks_at_once_leave_a_way_to_sign_in(
+    app: FastAPI, browser: httpx.AsyncClient, make_client: MakeClient
+) -> None:
+    """A password-less account unlinks both its providers at once: one goes, one is refused (on
+    PostgreSQL both would see the other link left without the lock on the user's row)."""
+    owner = await signup(make_client(), "ann@example.com")
+    await invite(owner.client, await first_org(owner.client), "operator", email="bob@example.com")
+    assert (await oidc_sign_in(browser, "bob")).headers["location"] == "/"
+    session = check(await browser.get(f"{API}/auth/session"), 200)
+    browser.headers["X-CSRF-Token"] = session["csrf_token"]
+    for _ in range(ROUNDS):
+        async with runtime_of(app).sessionmaker() as db, db.begin():
+            rows = list(await db.scalars(select(OidcIdentity)))
+            assert len(rows) == 1
+            missing = "old" if rows[0].provider == "test" else "test"
+            db.add(
+                OidcIdentity(
+                    provider=missing,
+                    subject="bob",
+                    user_id=rows[0].user_id,
+                    email="bob@example.com",
+                    created_at=rows[0].created_at,
+                    last_login_at=rows[0].last_login_at,
+                )
+            )
+        answers = await asyncio.gather(
+            browser.delete(UNLINK), browser.delete(f"{API}/me/oidc-identities/old")
+        )
+        assert sorted(a.status_code for a in answers) == [204, 409], [a.text for a in answers]
+        assert len(await linked(browser)) == 1
