@@ -151,7 +151,7 @@ async def _first_link(
         raise OidcFailed("domain", f"{email.rpartition('@')[2]} is not an allowed domain")
     user = (await db.execute(select(User).where(User.email == email))).scalar()
     if user is not None:
-        await _check_unlinked(db, provider, user)
+        await _check_unlinked(db, provider, identity, user)
         if user.password_hash is not None:
             raise OidcFailed(
                 "link_required",
@@ -220,7 +220,7 @@ async def _link(
             if existing.user_id != user.id:
                 raise OidcFailed("linked", "this identity is linked to another account")
             return  # linked already
-        await _check_unlinked(db, provider, user)
+        await _check_unlinked(db, provider, identity, user)
         _add_link(db, rt, provider, identity, user, client, "profile")
         await db.flush()
 
@@ -261,10 +261,18 @@ async def identities(db: AsyncSession, user_id: uuid.UUID) -> list[OidcIdentity]
         return list((await db.execute(query.order_by(OidcIdentity.provider))).scalars())
 
 
-async def _check_unlinked(db: AsyncSession, provider: OidcProvider, user: User) -> None:
+async def _check_unlinked(
+    db: AsyncSession, provider: OidcProvider, identity: Identity, user: User
+) -> None:
+    """Refuse if the user is linked to another subject at the provider. A link to this very
+    subject is not another: a concurrent sign-in or link committed it since this transaction
+    looked (PostgreSQL reads each statement afresh); adding it again hits the unique constraint
+    and the retry finds it."""
     other = await db.execute(
         select(OidcIdentity.id).where(
-            OidcIdentity.provider == provider.slug, OidcIdentity.user_id == user.id
+            OidcIdentity.provider == provider.slug,
+            OidcIdentity.user_id == user.id,
+            OidcIdentity.subject != identity.subject,
         )
     )
     if other.first():
