@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -55,6 +57,7 @@ from control.services.errors import Conflict, NotFound
 from control.services.profile import user_id_of
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 METHOD = "oidc"
 
 
@@ -81,17 +84,9 @@ async def sign_in(
     commits second hits the unique constraint. It is tried once more and then finds what the
     first made; if that loses a race again, it is refused as `conflict`.
     """
-    for attempt in range(2):
-        try:
-            return await _sign_in(db, rt, provider, identity, client, old_token)
-        except IntegrityError as exc:
-            log.info(
-                "oidc %s: a concurrent first sign-in made the link or account (%s)",
-                provider.slug,
-                "trying again" if attempt == 0 else "refused",
-                extra={"error": str(exc.orig)},
-            )
-    raise OidcFailed("conflict", "another sign-in for this identity was under way: try again")
+    return await _twice(
+        lambda: _sign_in(db, rt, provider, identity, client, old_token), provider, "first sign-in"
+    )
 
 
 async def _sign_in(
@@ -180,18 +175,26 @@ async def link(
     add it; the one that commits second hits the unique constraint. It is checked once more
     and then sees it linked (to this user: done) or is refused as `conflict`.
     """
+    await _twice(
+        lambda: _link(db, rt, provider, identity, session_token, user_id, client), provider, "link"
+    )
+
+
+async def _twice(work: Callable[[], Awaitable[T]], provider: OidcProvider, what: str) -> T:
+    """`work` (one transaction), once more if a concurrent one for the same identity made the
+    link or account first (a unique constraint); `conflict` if that happens again."""
     for attempt in range(2):
         try:
-            await _link(db, rt, provider, identity, session_token, user_id, client)
-            return
+            return await work()
         except IntegrityError as exc:
             log.info(
-                "oidc %s: a concurrent link made the link (%s)",
+                "oidc %s: a concurrent %s made the link or account (%s)",
                 provider.slug,
-                "checking again" if attempt == 0 else "refused",
+                what,
+                "trying again" if attempt == 0 else "refused",
                 extra={"error": str(exc.orig)},
             )
-    raise OidcFailed("conflict", "another link for this identity was under way: try again")
+    raise OidcFailed("conflict", f"another {what} for this identity was under way: try again")
 
 
 async def _link(

@@ -161,7 +161,7 @@ async def test_two_links_of_one_identity_at_once_both_end_linked(
     assert await events(app, "auth.login.failed") == []
     assert len(await events(app, "auth.oidc.linked")) == ROUNDS
     retried = [r for r in caplog.records if "concurrent link" in r.getMessage()]
-    assert all("checking again" in r.getMessage() for r in retried)
+    assert all("trying again" in r.getMessage() for r in retried)
     if not is_sqlite(settings.effective_database_url):  # the race did happen (and was won)
         assert retried
 
